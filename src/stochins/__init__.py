@@ -1,0 +1,12 @@
+"""stochins: stochastic single-cell simulation of insulin signal transduction."""
+
+__version__ = "0.1.0"
+
+from .api import Result, builtin_models, load_model, simulate  # noqa: E402
+from .compile import CompiledModel  # noqa: E402
+from .expressions import ModelError  # noqa: E402
+from .network import Network  # noqa: E402
+from .simulation import SimulationError  # noqa: E402
+
+__all__ = ["simulate", "load_model", "builtin_models", "Result", "CompiledModel", "Network", "ModelError",
+           "SimulationError", "__version__"]

@@ -1,0 +1,243 @@
+"""Network -> CompiledModel: canonical arrays, generated numba code, dependency graph, disk cache.
+
+Species, parameters, inputs and reactions are put in a canonical (sorted) order, so neither the
+model hash nor the random streams depend on the order a file lists them in. The generated module
+holds straight-line propensity code, one fused ``fire`` branch per reaction (state change plus
+the propensities that depend on it) and the engine kernels; it is written under a name derived
+from its own text, so numba's on-disk cache makes a second process start without recompiling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Mapping
+
+import numba
+import numpy as np
+
+from . import __version__
+from .engine import ssa as _ssa  # noqa: F401  (registers the SSA kernels)
+from .engine.kernels import kernel_source
+from .expressions import ModelError
+from .network import Network, Reaction, _did_you_mean
+
+__all__ = ["CompiledModel", "compile_network", "cache_dir"]
+
+
+def cache_dir() -> Path:
+    """Where generated model modules (and numba's cache of them) live; ``STOCHINS_CACHE_DIR`` overrides."""
+    root = os.environ.get("STOCHINS_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "stochins")
+    return Path(root)
+
+
+@dataclass
+class CompiledModel:
+    """Everything the engines need about one model, as arrays in canonical order."""
+
+    network: Network
+    species: list[str]          # canonical (sorted) order: the state vector's layout
+    parameters: list[str]
+    inputs: list[str]
+    reactions: list[str]
+    reactants: np.ndarray       # (M, S) int64 reactant stoichiometry
+    change: np.ndarray          # (M, S) int64 net state change
+    depends: list[list[int]]    # reactions whose propensity reads a species that reaction j changes
+    code_hash: str
+    model_hash: str
+    source_path: Path
+    _module: ModuleType | None = field(default=None, repr=False)
+
+    # ------------------------------------------------------------------ values in canonical order
+    @property
+    def declared_species(self) -> list[str]:
+        """Species in the order the model file lists them (the default output order)."""
+        return list(self.network.species)
+
+    def parameter_vector(self, overrides: Mapping[str, float] | None = None) -> np.ndarray:
+        values = dict(self.network.parameters)
+        for name, value in (overrides or {}).items():
+            if name not in values:
+                raise ModelError(f"{self.network.source}: unknown parameter {name!r} in model_parameters"
+                                 f"{_did_you_mean(name, values)}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ModelError(f"model_parameters.{name}: expected a finite number, got {value!r}")
+            values[name] = float(value)
+        return np.array([values[n] for n in self.parameters], dtype=np.float64)
+
+    def initial_state(self, parameter_vector: np.ndarray) -> np.ndarray:
+        counts = self.network.initial_counts(dict(zip(self.parameters, parameter_vector.tolist())))
+        return np.array([counts[s] for s in self.species], dtype=np.int64)
+
+    def input_vector(self, values: Mapping[str, float] | None = None) -> np.ndarray:
+        merged = {**self.network.inputs, **(values or {})}
+        return np.array([merged[n] for n in self.inputs], dtype=np.float64)
+
+    def species_index(self, names: list[str]) -> np.ndarray:
+        pos = {s: i for i, s in enumerate(self.species)}
+        return np.array([pos[n] for n in names], dtype=np.int64)
+
+    @property
+    def module(self) -> ModuleType:
+        """The generated numba module (imported on first use; compiled lazily per kernel)."""
+        if self._module is None:
+            self._module = _import_generated(self.source_path)
+        return self._module
+
+
+def compile_network(network: Network) -> CompiledModel:
+    species = sorted(network.species)
+    parameters = sorted(network.parameters)
+    inputs = sorted(network.inputs)
+    reactions = sorted(network.reactions)
+    sidx = {s: i for i, s in enumerate(species)}
+    M, S = len(reactions), len(species)
+
+    reactant_m = np.zeros((M, S), dtype=np.int64)
+    change_m = np.zeros((M, S), dtype=np.int64)
+    reads: list[set[int]] = []
+    for j, name in enumerate(reactions):
+        r = network.reactions[name]
+        for s, n in r.reactants:
+            reactant_m[j, sidx[s]] += n
+        for s, n in r.net_change().items():
+            if not network.species[s].constant:  # boundary species never change
+                change_m[j, sidx[s]] += n
+        reads.append({sidx[s] for s in _propensity_symbols(network, r) if s in sidx})
+    depends = [[k for k in range(M) if reads[k] & set(np.flatnonzero(change_m[j]).tolist())]
+               for j in range(M)]
+
+    names = {**{s: f"x[{i}]" for i, s in enumerate(species)},
+             **{q: f"p[{i}]" for i, q in enumerate(parameters)},
+             **{q: f"u[{i}]" for i, q in enumerate(inputs)}}
+    stochastic = [_propensity_source(network, network.reactions[n], names, deterministic=False) for n in reactions]
+    deterministic = [_propensity_source(network, network.reactions[n], names, deterministic=True) for n in reactions]
+    guarded = {sidx[s] for n in reactions if network.reactions[n].propensity is not None
+               for s, _ in network.reactions[n].reactants if not network.species[s].constant}
+    model_code = _generate(stochastic, deterministic, change_m, depends, guarded, S, M)
+    source = _HEADER + model_code + "\n\n" + kernel_source() + "\n"
+    code_hash = hashlib.sha256((source + numba.__version__ + __version__).encode()).hexdigest()
+
+    canonical = {
+        "species": {s: [network.species[s].initial.text, network.species[s].constant] for s in species},
+        "parameters": {q: network.parameters[q] for q in parameters},
+        "inputs": {q: network.inputs[q] for q in inputs},
+        "reactions": {n: [stochastic[j], change_m[j].tolist()] for j, n in enumerate(reactions)},
+    }
+    model_hash = hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+    path = _write_generated(source, code_hash)
+    return CompiledModel(network, species, parameters, inputs, reactions, reactant_m, change_m, depends,
+                         code_hash, model_hash, path)
+
+
+# ---------------------------------------------------------------------- code generation
+_HEADER = '''"""Generated by stochins.compile: do not edit (regenerated from the model when missing)."""
+import math
+
+import numpy as np
+from numba import njit, prange
+
+NAN = np.nan
+
+
+def kernel(parallel=False):
+    return njit(cache=True, parallel=parallel, error_model="numpy", nogil=True)
+
+
+'''
+
+
+def _propensity_symbols(network: Network, r: Reaction) -> set[str]:
+    if r.propensity is not None:
+        return set(network.propensity_expr(r).symbols)
+    return set(network.rate_expr(r).symbols) | {s for s, _ in r.reactants}
+
+
+def _propensity_source(network: Network, r: Reaction, names: Mapping[str, str], deterministic: bool) -> str:
+    """Mass action uses the stochastic combinatorial factor C(x, n); the deterministic limit x**n/n!."""
+    if r.propensity is not None:
+        return f"float({network.propensity_expr(r).source(names.__getitem__)})"
+    terms = [f"({network.rate_expr(r).source(names.__getitem__)})"]
+    for s, n in r.reactants:
+        x = names[s]
+        if deterministic:
+            terms.append(x if n == 1 else f"{x} ** {n}")
+        else:
+            terms.extend([x] + [f"({x} - {k})" for k in range(1, n)])
+        if n > 1:
+            terms.append(f"{1.0 / math.factorial(n)!r}")
+    return "float(" + " * ".join(terms) + ")"
+
+
+def _generate(stochastic, deterministic, change, depends, guarded, n_species, n_reactions) -> str:
+    out = [f"N_SPECIES = {n_species}", f"n_reactions_of_model = {n_reactions}", "", "",
+           "@kernel()", "def propensities(x, p, u, a):"]
+    out += [f"    a[{j}] = {src}" for j, src in enumerate(stochastic)] or ["    pass"]
+    out += ["", "", "@kernel()", "def rates(x, p, u, r):",
+            '    """Deterministic-limit reaction rates for the ODE engine (x is float)."""']
+    out += [f"    r[{j}] = {src}" for j, src in enumerate(deterministic)] or ["    pass"]
+    out += ["", "", "@kernel()", "def fire(j, x, p, u, a):"]
+
+    def branch(j: int, indent: str) -> list[str]:
+        lines = []
+        changed = np.flatnonzero(change[j])
+        for s in changed:
+            d = int(change[j, s])
+            lines.append(f"{indent}x[{s}] {'+' if d > 0 else '-'}= {abs(d)}")
+            if d < 0 and s in guarded:
+                lines.append(f"{indent}if x[{s}] < 0:")
+                lines.append(f"{indent}    return NAN")
+        deps = depends[j]
+        if not deps:
+            return lines + [f"{indent}return 0.0"]
+        lines.append(f"{indent}d = " + " + ".join(f"a[{k}]" for k in deps))
+        for k in deps:
+            lines.append(f"{indent}a[{k}] = {stochastic[k]}")
+        for k in deps:
+            lines.append(f"{indent}if not a[{k}] >= 0.0:")
+            lines.append(f"{indent}    return NAN")
+        lines.append(f"{indent}return (" + " + ".join(f"a[{k}]" for k in deps) + ") - d")
+        return lines
+
+    def tree(lo: int, hi: int, indent: str) -> list[str]:
+        # a balanced binary search over j: log2(M) comparisons instead of an M-way if-chain
+        if hi - lo == 1:
+            return branch(lo, indent)
+        mid = (lo + hi) // 2
+        return ([f"{indent}if j < {mid}:"] + tree(lo, mid, indent + "    ")
+                + [f"{indent}else:"] + tree(mid, hi, indent + "    "))
+
+    out += tree(0, n_reactions, "    ")
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------- cache on disk
+def _write_generated(source: str, code_hash: str) -> Path:
+    directory = cache_dir() / "models"
+    path = directory / f"stochins_model_{code_hash[:20]}.py"
+    if path.exists() and path.read_text() == source:
+        return path
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(source)
+    os.replace(tmp, path)  # atomic: concurrent processes never import a half-written file
+    return path
+
+
+def _import_generated(path: Path) -> ModuleType:
+    name = path.stem
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

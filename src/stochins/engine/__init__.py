@@ -1,0 +1,1 @@
+"""Simulation kernels: random streams, exact SSA, tau-leaping and the deterministic limit."""

@@ -1,0 +1,1 @@
+"""Built-in model files (YAML) and model importers."""

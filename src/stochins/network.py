@@ -1,0 +1,320 @@
+"""Reaction networks: species, parameters, inputs, named expressions and reactions (pure Python).
+
+A :class:`Network` is what a model file says, validated; it knows nothing about numba. Every
+validation error is a :class:`ModelError` whose one-line message names the file and the item.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .expressions import FUNCTIONS, Expr, ModelError
+
+__all__ = ["Network", "Reaction", "Species", "ModelError", "parse_equation"]
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RESERVED = FUNCTIONS | {"t", "time", "math", "and", "or", "not", "if", "else", "True", "False", "None"}
+_TOP_KEYS = ("name", "description", "time_unit", "species", "parameters", "inputs", "expressions", "reactions")
+_REACTION_KEYS = ("equation", "rate", "propensity", "description")
+_TERM = re.compile(r"^(?:(\d+)\s*\*?\s*)?([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+@dataclass(frozen=True)
+class Species:
+    name: str
+    initial: Expr  # count, possibly an expression of parameters; rounded when evaluated
+    constant: bool = False
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """One irreversible channel. Exactly one of ``rate`` (mass action) or ``propensity`` is set."""
+
+    name: str
+    reactants: tuple[tuple[str, int], ...]
+    products: tuple[tuple[str, int], ...]
+    rate: Expr | None = None
+    propensity: Expr | None = None
+
+    def net_change(self) -> dict[str, int]:
+        change: dict[str, int] = {}
+        for s, n in self.reactants:
+            change[s] = change.get(s, 0) - n
+        for s, n in self.products:
+            change[s] = change.get(s, 0) + n
+        return {s: n for s, n in change.items() if n != 0}
+
+
+@dataclass
+class Network:
+    name: str
+    species: dict[str, Species]
+    parameters: dict[str, float]
+    inputs: dict[str, float]
+    expressions: dict[str, Expr]
+    reactions: dict[str, Reaction]
+    description: str = ""
+    time_unit: str = "min"
+    source: str = "<model>"
+    text: str = field(default="", repr=False)  # the YAML the network was read from, for provenance
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "Network":
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ModelError(f"{path}: cannot read model file ({exc.strerror})") from None
+        return cls.from_yaml_text(text, source=str(path))
+
+    @classmethod
+    def from_yaml_text(cls, text: str, source: str = "<model>") -> "Network":
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise ModelError(f"{source}: not valid YAML{where} ({getattr(exc, 'problem', exc)})") from None
+        net = cls.from_dict(data, source=source)
+        net.text = text
+        return net
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "<model>") -> "Network":
+        if not isinstance(data, Mapping):
+            raise ModelError(f"{source}: a model file must be a mapping with keys {', '.join(_TOP_KEYS)}")
+        for key in data:
+            if key not in _TOP_KEYS:
+                raise ModelError(f"{source}: unknown key {key!r}{_did_you_mean(key, _TOP_KEYS)}")
+        if not data.get("reactions"):
+            raise ModelError(f"{source}: the model has no reactions")
+        if not data.get("species"):
+            raise ModelError(f"{source}: the model has no species")
+
+        def section(key: str) -> Mapping:
+            value = data.get(key) or {}
+            if not isinstance(value, Mapping):
+                raise ModelError(f"{source}: '{key}' must be a mapping of name: value")
+            return value
+
+        seen: dict[str, str] = {}
+
+        def declare(name: Any, kind: str) -> str:
+            if not isinstance(name, str) or not _NAME.match(name):
+                raise ModelError(f"{source}: {kind} name {name!r} is not a valid identifier")
+            if name in _RESERVED:
+                raise ModelError(f"{source}: {kind} name {name!r} is reserved")
+            if name in seen:
+                raise ModelError(f"{source}: duplicate name {name!r} ({seen[name]} and {kind})")
+            seen[name] = kind
+            return name
+
+        parameters: dict[str, float] = {}
+        for name, value in section("parameters").items():
+            declare(name, "parameter")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ModelError(f"{source}: parameter {name!r} must be a finite number, got {value!r}")
+            parameters[name] = float(value)
+
+        inputs: dict[str, float] = {}
+        for name, value in section("inputs").items():
+            declare(name, "input")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ModelError(f"{source}: input {name!r} default must be a non-negative number, got {value!r}")
+            inputs[name] = float(value)
+
+        species: dict[str, Species] = {}
+        for name, value in section("species").items():
+            declare(name, "species")
+            where = f"{source}: species {name!r}"
+            constant = False
+            if isinstance(value, Mapping):
+                unknown = set(value) - {"count", "constant"}
+                if unknown:
+                    raise ModelError(f"{where}: unknown key {sorted(unknown)[0]!r} (expected count, constant)")
+                if "count" not in value:
+                    raise ModelError(f"{where}: missing 'count'")
+                constant = bool(value.get("constant", False))
+                value = value["count"]
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                if not math.isfinite(value) or value < 0 or value != int(value):
+                    raise ModelError(f"{where}: initial count must be a non-negative integer, got {value!r}")
+                value = int(value)
+            initial = Expr.parse(value, f"{where} initial count")
+            bad = initial.symbols - parameters.keys()
+            if bad:
+                raise ModelError(f"{where}: initial count may use parameters only; "
+                                 f"unknown {sorted(bad)[0]!r}{_did_you_mean(sorted(bad)[0], parameters)}")
+            species[name] = Species(name, initial, constant)
+
+        raw_expr = {declare(n, "expression"): Expr.parse(v, f"{source}: expression {n!r}")
+                    for n, v in section("expressions").items()}
+
+        reactions: dict[str, Reaction] = {}
+        for name, spec in section("reactions").items():
+            where = f"{source}: reaction {name!r}"
+            if not isinstance(name, str) or not _NAME.match(name):
+                raise ModelError(f"{source}: reaction name {name!r} is not a valid identifier")
+            if not isinstance(spec, Mapping):
+                raise ModelError(f"{where}: expected a mapping with 'equation' and 'rate' or 'propensity'")
+            for key in spec:
+                if key not in _REACTION_KEYS:
+                    raise ModelError(f"{where}: unknown key {key!r}{_did_you_mean(key, _REACTION_KEYS)}")
+            if "equation" not in spec:
+                raise ModelError(f"{where}: missing 'equation'")
+            if ("rate" in spec) == ("propensity" in spec):
+                raise ModelError(f"{where}: give exactly one of 'rate' (mass action) or 'propensity'")
+            reactants, products, reversible = parse_equation(spec["equation"], where)
+            if reversible:
+                if "rate" not in spec or not isinstance(spec["rate"], (list, tuple)) or len(spec["rate"]) != 2:
+                    raise ModelError(f"{where}: a reversible equation needs 'rate: [forward, reverse]'")
+                kf, kr = (Expr.parse(r, f"{where} rate") for r in spec["rate"])
+                for rname, lhs, rhs, k in ((f"{name}_fwd", reactants, products, kf),
+                                           (f"{name}_rev", products, reactants, kr)):
+                    _add(reactions, seen, Reaction(rname, lhs, rhs, rate=k), source)
+                continue
+            if "rate" in spec:
+                if isinstance(spec["rate"], (list, tuple)):
+                    raise ModelError(f"{where}: two rates given for an irreversible equation (use '<->')")
+                reaction = Reaction(name, reactants, products, rate=Expr.parse(spec["rate"], f"{where} rate"))
+            else:
+                reaction = Reaction(name, reactants, products,
+                                    propensity=Expr.parse(spec["propensity"], f"{where} propensity"))
+            _add(reactions, seen, reaction, source)
+
+        net = cls(name=str(data.get("name") or Path(source).stem), species=species, parameters=parameters,
+                  inputs=inputs, expressions=raw_expr, reactions=reactions,
+                  description=str(data.get("description") or ""), time_unit=str(data.get("time_unit") or "min"),
+                  source=source)
+        net._validate()
+        return net
+
+    # ------------------------------------------------------------------ validation
+    def _validate(self) -> None:
+        src = self.source
+        self.expressions = _resolve_expressions(self.expressions, self.known_symbols(), src)
+        for r in self.reactions.values():
+            where = f"{src}: reaction {r.name!r}"
+            for s, _ in r.reactants + r.products:
+                if s not in self.species:
+                    raise ModelError(f"{where}: unknown species {s!r}{_did_you_mean(s, self.species)}")
+            expr = r.rate if r.rate is not None else r.propensity
+            kind = "rate" if r.rate is not None else "propensity"
+            for sym in sorted(expr.symbols):
+                if sym in ("t", "time"):
+                    raise ModelError(f"{where}: time {sym!r} in a {kind} is not supported by exact "
+                                     f"simulation; drive time dependence through an input schedule")
+                if sym not in self.known_symbols():
+                    raise ModelError(f"{where}: unknown symbol {sym!r} in {kind} "
+                                     f"{expr.text!r}{_did_you_mean(sym, self.known_symbols())}")
+            for s, n in r.net_change().items():
+                if self.species[s].constant and n < 0:
+                    raise ModelError(f"{where}: consumes constant species {s!r}; a constant species may "
+                                     f"only act as a modifier (write '{s} -> {s} + ...') or in a propensity")
+        # a propensity must be a non-negative number at the initial state with default parameters
+        env = self.default_environment()
+        for r in self.reactions.values():
+            value = self.propensity_expr(r).evaluate(env) if r.propensity is not None else \
+                self.rate_expr(r).evaluate(env)
+            if not value >= 0:  # also catches NaN
+                kind = "propensity" if r.propensity is not None else "rate"
+                raise ModelError(f"{src}: reaction {r.name!r}: {kind} is {value!r} at the initial state "
+                                 f"(must be a non-negative number); clamp it, e.g. max(..., 0)")
+
+    def known_symbols(self) -> set[str]:
+        return set(self.species) | set(self.parameters) | set(self.inputs) | set(self.expressions)
+
+    def rate_expr(self, r: Reaction) -> Expr:
+        return r.rate.substitute(self.expressions)
+
+    def propensity_expr(self, r: Reaction) -> Expr:
+        return r.propensity.substitute(self.expressions)
+
+    def initial_counts(self, parameters: Mapping[str, float] | None = None) -> dict[str, int]:
+        env = {**self.parameters, **(parameters or {})}
+        counts = {}
+        for s in self.species.values():
+            value = s.initial.evaluate(env)
+            if not math.isfinite(value) or value < -0.5:
+                raise ModelError(f"{self.source}: species {s.name!r}: initial count {s.initial.text!r} "
+                                 f"evaluates to {value!r} (must be a non-negative number)")
+            counts[s.name] = int(round(value))
+        return counts
+
+    def default_environment(self) -> dict[str, float]:
+        return {**self.parameters, **self.inputs, **{k: float(v) for k, v in self.initial_counts().items()}}
+
+
+def parse_equation(text: Any, where: str) -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, int], ...], bool]:
+    """``"A + 2 B <-> C"`` -> reactants, products, reversible."""
+    if not isinstance(text, str):
+        raise ModelError(f"{where}: equation must be a string like 'A + B -> C', got {text!r}")
+    parts = re.split(r"(<->|<=>|->|=>)", text)
+    if len(parts) != 3 or any(c in parts[0] + parts[2] for c in "<>="):
+        raise ModelError(f"{where}: equation {text!r} must have exactly one arrow ('->' or '<->')")
+    lhs, arrow, rhs = parts
+    return _side(lhs, text, where), _side(rhs, text, where), arrow in ("<->", "<=>")
+
+
+def _side(side: str, text: str, where: str) -> tuple[tuple[str, int], ...]:
+    side = side.strip()
+    if side in ("", "0", "∅"):
+        return ()
+    terms: dict[str, int] = {}
+    for term in side.split("+"):
+        m = _TERM.match(term.strip())
+        if not m:
+            raise ModelError(f"{where}: cannot read term {term.strip()!r} in equation {text!r} "
+                             f"(expected e.g. 'A', '2 A' or '0')")
+        n = int(m.group(1) or 1)
+        if n == 0:
+            raise ModelError(f"{where}: zero stoichiometry in equation {text!r}")
+        terms[m.group(2)] = terms.get(m.group(2), 0) + n
+    return tuple(terms.items())
+
+
+def _add(reactions: dict[str, Reaction], seen: dict[str, str], r: Reaction, source: str) -> None:
+    if r.name in reactions or r.name in seen:
+        raise ModelError(f"{source}: duplicate name {r.name!r} (reaction)")
+    reactions[r.name] = r
+
+
+def _resolve_expressions(raw: dict[str, Expr], known: set[str], source: str) -> dict[str, Expr]:
+    """Inline expressions into each other in dependency order; reject unknown symbols and cycles."""
+    resolved: dict[str, Expr] = {}
+    visiting: list[str] = []
+
+    def visit(name: str) -> Expr:
+        if name in resolved:
+            return resolved[name]
+        if name in visiting:
+            cycle = " -> ".join(visiting[visiting.index(name):] + [name])
+            raise ModelError(f"{source}: expressions refer to each other in a cycle: {cycle}")
+        visiting.append(name)
+        expr = raw[name]
+        for sym in sorted(expr.symbols):
+            if sym in raw:
+                visit(sym)
+            elif sym not in known:
+                raise ModelError(f"{source}: expression {name!r}: unknown symbol {sym!r}"
+                                 f"{_did_you_mean(sym, known)}")
+        visiting.pop()
+        resolved[name] = expr.substitute(resolved)
+        return resolved[name]
+
+    for name in raw:
+        visit(name)
+    return {name: resolved[name] for name in raw}
+
+
+def _did_you_mean(word: str, choices) -> str:
+    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""

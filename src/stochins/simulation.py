@@ -1,0 +1,138 @@
+"""One condition of a run, simulated block by block.
+
+A :class:`Plan` fixes everything that defines the cells of one condition (model, parameters,
+inputs, time grid, seed and condition index). ``plan.block(first, n)`` simulates cells
+``first .. first+n-1``; because cell i's random stream is derived from (seed, condition, i) alone,
+any split into blocks, in any order, on any number of threads gives the same bits.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numba
+import numpy as np
+
+from .compile import CompiledModel
+from .engine import ode as _ode
+from .engine import ssa as _ssa
+from .engine.rng import seed_streams
+from .expressions import ModelError
+from .schedule import InputSpec, Schedule, build_schedule
+
+METHODS = ("ssa", "ode")
+
+
+class SimulationError(RuntimeError):
+    """A cell reached a state the model does not allow (negative propensity or count, overflow)."""
+
+
+@dataclass
+class Block:
+    first_cell: int
+    trajectories: np.ndarray  # (n, T, R) int32 counts (float64 for the ODE)
+    events: np.ndarray        # (n,) reaction events per cell (0 for the ODE)
+
+
+@dataclass
+class Plan:
+    model: CompiledModel
+    time: np.ndarray
+    record: list[str]
+    method: str = "ssa"
+    seed: int = 0
+    condition: int = 0
+    parameters: np.ndarray = field(default=None)  # (P,) in the model's canonical order
+    schedule: Schedule = field(default=None)
+
+    @classmethod
+    def create(cls, model: CompiledModel, *, t_end: float, samples: int, t_start: float = 0.0,
+               method: str = "ssa", seed: int | None = None, condition: int = 0,
+               inputs: Mapping[str, InputSpec] | None = None, record: Sequence[str] | None = None,
+               model_parameters: Mapping[str, float] | None = None) -> "Plan":
+        if method not in METHODS:
+            raise ModelError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
+        if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
+            raise ModelError(f"samples: expected a positive integer, got {samples!r}")
+        if not np.isfinite([t_start, t_end]).all() or t_end < t_start or (samples > 1 and t_end == t_start):
+            raise ModelError(f"time: need finite t_start < t_end, got t_start={t_start!r}, t_end={t_end!r}")
+        if seed is None:
+            seed = secrets.randbits(63)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+            raise ModelError(f"seed: expected an integer in [0, 2**64), got {seed!r}")
+        record = list(model.declared_species if record is None else record)
+        for name in record:
+            if name not in model.species:
+                raise ModelError(f"record: unknown species {name!r} (model species: {', '.join(model.declared_species)})")
+        if not record:
+            raise ModelError("record: at least one species must be recorded")
+        params = model.parameter_vector(model_parameters)
+        model.initial_state(params)  # validates initial counts under these parameters
+        schedule = build_schedule(model.inputs, model.network.inputs, inputs)
+        return cls(model, np.linspace(t_start, t_end, samples), record, method, int(seed), condition,
+                   params, schedule)
+
+    # ------------------------------------------------------------------ simulation
+    def block(self, first_cell: int, n: int, threads: int | None = None) -> Block:
+        p = np.ascontiguousarray(np.broadcast_to(self.parameters, (n, self.parameters.size)))
+        x0 = np.ascontiguousarray(np.broadcast_to(self.model.initial_state(self.parameters),
+                                                  (n, len(self.model.species))))
+        rec = self.model.species_index(self.record)
+        if self.method == "ode":
+            return self._ode_block(first_cell, x0, p, rec)
+        rng = seed_streams(np.uint64(self.seed), np.uint64(self.condition), first_cell, n)
+        out = np.zeros((n, self.time.size, rec.size), dtype=np.int32)
+        status = np.zeros(n, dtype=np.int64)
+        detail = np.zeros(n, dtype=np.int64)
+        events = np.zeros(n, dtype=np.int64)
+        with _threads(threads):
+            self.model.module.ssa_block(x0, p, self.schedule.times, self.schedule.values, self.time, rec,
+                                        rng, out, status, detail, events)
+        self._check(status, detail, first_cell)
+        return Block(first_cell, out, events)
+
+    def _ode_block(self, first_cell: int, x0: np.ndarray, p: np.ndarray, rec: np.ndarray) -> Block:
+        traj = _ode.integrate(self.model.module.rates, self.model.change, x0[0], p[0], self.schedule.times,
+                              self.schedule.values, self.time)
+        out = np.ascontiguousarray(np.broadcast_to(traj[:, rec], (x0.shape[0], self.time.size, rec.size)))
+        return Block(first_cell, out, np.zeros(x0.shape[0], dtype=np.int64))
+
+    def _check(self, status: np.ndarray, detail: np.ndarray, first_cell: int) -> None:
+        bad = np.flatnonzero(status != _ssa.OK)
+        if bad.size == 0:
+            return
+        c = int(bad[0])
+        code, d = int(status[c]), int(detail[c])
+        m = self.model
+        if code == _ssa.BAD_PROPENSITY:
+            what = (f"the propensity of reaction {m.reactions[d]!r} became negative or NaN"
+                    if d >= 0 else "a propensity became negative or NaN")
+            hint = "; clamp it, e.g. max(..., 0)"
+        elif code == _ssa.NEGATIVE_COUNT:
+            what = f"species {m.species[d]!r} went below zero"
+            hint = "; a full propensity must be zero when its reactants are missing"
+        else:
+            what = f"a recorded count exceeded the int32 range at time {self.time[d]!r}"
+            hint = ""
+        raise SimulationError(f"cell {first_cell + c} (and {bad.size - 1} more in its block): {what}{hint}")
+
+
+class _threads:
+    """Set numba's thread count for the duration of a call (results do not depend on it)."""
+
+    def __init__(self, threads: int | None):
+        self.threads = threads
+
+    def __enter__(self):
+        self.before = numba.get_num_threads()
+        if self.threads is not None:
+            if isinstance(self.threads, bool) or not isinstance(self.threads, (int, np.integer)) or self.threads < 1:
+                raise ModelError(f"threads: expected a positive integer, got {self.threads!r}")
+            numba.set_num_threads(min(int(self.threads), numba.config.NUMBA_NUM_THREADS))
+        return self
+
+    def __exit__(self, *exc):
+        numba.set_num_threads(self.before)
+        return False
