@@ -61,9 +61,10 @@ class Expr:
             tree = ast.parse(text.replace("^", "**"), mode="eval")
         except SyntaxError as exc:
             raise ModelError(f"{where}: cannot parse expression {text!r} ({exc.msg})") from None
-        for node in ast.walk(tree):
+        for node in ast.walk(tree):  # node types first, so 'lambda' is reported as such
             if not isinstance(node, _ALLOWED_NODES):
                 raise ModelError(f"{where}: {type(node).__name__} is not allowed in expression {text!r}")
+        for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and (isinstance(node.value, bool)
                                                    or not isinstance(node.value, (int, float))):
                 raise ModelError(f"{where}: constant {node.value!r} is not a number in {text!r}")
@@ -99,9 +100,10 @@ class Expr:
         code = compile(ast.fix_missing_locations(_Rename(lambda s: f"_e[{s!r}]").visit(
             _copy(self.tree))), "<expr>", "eval")
         try:
-            return float(eval(code, {"math": math, "_e": env, "__builtins__": _SAFE_BUILTINS}))
+            value = eval(code, {"math": math, "_e": env, "__builtins__": _SAFE_BUILTINS})
         except (ZeroDivisionError, OverflowError, ValueError):
             return math.nan  # the kernel sees IEEE inf/nan here; callers report non-finite values
+        return math.nan if isinstance(value, complex) else float(value)  # e.g. (-1) ** 0.5
 
     def is_nonnegative_constant(self) -> bool:
         return not self.symbols and self.evaluate({}) >= 0.0

@@ -26,6 +26,29 @@ _REACTION_KEYS = ("equation", "rate", "propensity", "description")
 _TERM = re.compile(r"^(?:(\d+)\s*\*?\s*)?([A-Za-z_][A-Za-z0-9_]*)$")
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float)) and key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}",
+                                                        key_node.start_mark)
+            if isinstance(key, (str, int, float)):
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+# YAML 1.2 floats without a dot ('1e-3'); PyYAML (YAML 1.1) would read them as strings
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float",
+                              re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+                              list("-+0123456789"))
+
+
 @dataclass(frozen=True)
 class Species:
     name: str
@@ -78,7 +101,7 @@ class Network:
     @classmethod
     def from_yaml_text(cls, text: str, source: str = "<model>") -> "Network":
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_Loader)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark else ""
@@ -142,7 +165,9 @@ class Network:
                     raise ModelError(f"{where}: unknown key {sorted(unknown)[0]!r} (expected count, constant)")
                 if "count" not in value:
                     raise ModelError(f"{where}: missing 'count'")
-                constant = bool(value.get("constant", False))
+                constant = value.get("constant", False)
+                if not isinstance(constant, bool):
+                    raise ModelError(f"{where}: 'constant' must be true or false, got {constant!r}")
                 value = value["count"]
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 if not math.isfinite(value) or value < 0 or value != int(value):
@@ -283,7 +308,7 @@ def _side(side: str, text: str, where: str) -> tuple[tuple[str, int], ...]:
 
 def _add(reactions: dict[str, Reaction], seen: dict[str, str], r: Reaction, source: str) -> None:
     if r.name in reactions or r.name in seen:
-        raise ModelError(f"{source}: duplicate name {r.name!r} (reaction)")
+        raise ModelError(f"{source}: duplicate name {r.name!r} ({seen.get(r.name, 'reaction')} and reaction)")
     reactions[r.name] = r
 
 
