@@ -90,9 +90,11 @@ def poisson(s, lam):
         f = p
         u = uniform(s)
         k = 0
-        while u > f and k < 1000:
+        while u > f:
             k += 1
             p *= lam / k
+            if f + p == f:  # u rounded above the representable cdf (u == 1.0): stop in the far tail
+                break
             f += p
         return k
     slam = math.sqrt(lam)
@@ -105,6 +107,8 @@ def poisson(s, lam):
         u = uniform(s) - 0.5
         v = uniform(s)
         us = 0.5 - abs(u)
+        if us <= 0.0:  # u == 1.0 exactly (probability 2**-53): outside the hat, reject
+            continue
         k = math.floor((2.0 * a / us + b) * u + lam + 0.43)
         if us >= 0.07 and v <= v_r:
             return int(k)
@@ -131,7 +135,7 @@ def binomial(s, n, p):
         r = q ** n
         u = uniform(s)
         k = 0
-        while u > r and k < n:
+        while u > r and k < n and r > 0.0:
             u -= r
             k += 1
             r *= a / k - ratio
@@ -149,6 +153,8 @@ def binomial(s, n, p):
         u = uniform(s) - 0.5
         v = uniform(s)
         us = 0.5 - abs(u)
+        if us <= 0.0:
+            continue
         k = math.floor((2.0 * a / us + b) * u + c)
         if k < 0.0 or k > n:
             continue
