@@ -62,7 +62,7 @@ class Expr:
         except SyntaxError as exc:
             raise ModelError(f"{where}: cannot parse expression {text!r} ({exc.msg})") from None
         for node in ast.walk(tree):  # node types first, so 'lambda' is reported as such
-            if not isinstance(node, _ALLOWED_NODES):
+            if not isinstance(node, _ALLOWED_NODES + (ast.keyword,)):  # keywords: reported below
                 raise ModelError(f"{where}: {type(node).__name__} is not allowed in expression {text!r}")
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and (isinstance(node.value, bool)

@@ -271,7 +271,7 @@ class Network:
             if not math.isfinite(value) or value < -0.5:
                 raise ModelError(f"{self.source}: species {s.name!r}: initial count {s.initial.text!r} "
                                  f"evaluates to {value!r} (must be a non-negative number)")
-            counts[s.name] = int(round(value))
+            counts[s.name] = int(math.floor(value + 0.5))  # nearest integer, halves up
         return counts
 
     def default_environment(self) -> dict[str, float]:

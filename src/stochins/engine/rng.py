@@ -69,9 +69,32 @@ def uniform(s):
     return (float(next_u64(s) >> _U(11)) + 1.0) * _TWO_M53
 
 
-@njit(cache=True, inline="always")
+def _ziggurat_tables(n=256, r=7.69711747013104972, v=3.949659822581572e-3):
+    """Layer edges of Marsaglia & Tsang's (2000) 256-layer ziggurat for Exp(1): each layer has area v."""
+    x = np.empty(n + 1)
+    x[0], x[1], x[n] = v / math.exp(-r), r, 0.0
+    for i in range(2, n):
+        x[i] = -math.log(v / x[i - 1] + math.exp(-x[i - 1]))
+    return x, np.exp(-x)
+
+
+_ZX, _ZF = _ziggurat_tables()
+_ZR = 7.69711747013104972
+
+
+@njit(cache=True)
 def exponential(s):
-    return -math.log(uniform(s))
+    """Exp(1) by the ziggurat: one 64-bit draw and no logarithm for ~99 % of variates."""
+    while True:
+        z = next_u64(s)
+        i = int(z & _U(255))
+        x = float(z >> _U(11)) * _TWO_M53 * _ZX[i]
+        if x < _ZX[i + 1]:
+            return x
+        if i == 0:  # the tail beyond r is again exponential (memoryless)
+            return _ZR - math.log(uniform(s))
+        if _ZF[i] + uniform(s) * (_ZF[i + 1] - _ZF[i]) < math.exp(-x):
+            return x
 
 
 @njit(cache=True)

@@ -67,20 +67,39 @@ def total_propensity(x, p, u, a):
 
 
 @kernel()
-def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a):
+def reorder(order, fired):
+    """Sort the search order by how often each channel fired (insertion sort: the order is nearly
+    sorted already), then halve the counts so the order follows the cell's current regime."""
+    for k in range(1, order.shape[0]):
+        j = order[k]
+        m = k
+        while m > 0 and fired[order[m - 1]] < fired[j]:
+            order[m] = order[m - 1]
+            m -= 1
+        order[m] = j
+    for j in range(fired.shape[0]):
+        fired[j] >>= 1
+
+
+@kernel()
+def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, order, fired):
     """Simulate one cell from ``t_grid[0]``; fills ``out`` (T, R). Returns (status, detail, events).
 
     Input breakpoints are handled exactly: at each one the pending waiting time is discarded and
     redrawn with the new propensities, which is exact because the waiting time is memoryless.
+    The channel search scans channels in the order of their recent firing frequency in this cell
+    (McCollum et al. 2006's sorting idea, re-sorted periodically rather than swapped per event):
+    any fixed scan order samples the same law, and the order depends only on the cell's own
+    history, so results stay reproducible.
     """
     n_t = t_grid.shape[0]
     n_r = a.shape[0]
     t = t_grid[0]
-    k = 0
-    while k + 1 < sched_t.shape[0] and sched_t[k + 1] <= t:
-        k += 1
-    u = sched_u[k]
-    t_break = sched_t[k + 1] if k + 1 < sched_t.shape[0] else np.inf
+    b = 0
+    while b + 1 < sched_t.shape[0] and sched_t[b + 1] <= t:
+        b += 1
+    u = sched_u[b]
+    t_break = sched_t[b + 1] if b + 1 < sched_t.shape[0] else np.inf
     a0, bad = total_propensity(x, p, u, a)
     if bad >= 0:
         return BAD_PROPENSITY, bad, 0
@@ -95,9 +114,9 @@ def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a):
                     return COUNT_OVERFLOW, i, events
                 i += 1
             t = t_break
-            k += 1
-            u = sched_u[k]
-            t_break = sched_t[k + 1] if k + 1 < sched_t.shape[0] else np.inf
+            b += 1
+            u = sched_u[b]
+            t_break = sched_t[b + 1] if b + 1 < sched_t.shape[0] else np.inf
             a0, bad = total_propensity(x, p, u, a)
             if bad >= 0:
                 return BAD_PROPENSITY, bad, events
@@ -112,15 +131,17 @@ def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a):
         # choose the channel: linear search of the cumulative sum
         target = uniform(rng) * a0
         acc = 0.0
-        j = 0
-        while j < n_r:
-            acc += a[j]
+        k = 0
+        while k < n_r:
+            acc += a[order[k]]
             if acc >= target:
                 break
-            j += 1
-        if j == n_r:  # round-off left the running total above the true sum: resum and redraw
+            k += 1
+        if k == n_r:  # round-off left the running total above the true sum: resum and redraw
             a0, bad = total_propensity(x, p, u, a)
             continue
+        j = order[k]
+        fired[j] += 1
         delta = fire(j, x, p, u, a)  # noqa: F821
         if delta != delta:
             status, detail = diagnose(x, p, u, a)
@@ -129,6 +150,7 @@ def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a):
         events += 1
         if events % RESUM_EVERY == 0:
             a0, bad = total_propensity(x, p, u, a)
+            reorder(order, fired)
 
 
 @kernel(parallel=True)
@@ -139,4 +161,7 @@ def ssa_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, ev
     for c in prange(n_cells):
         x = x0[c].copy()
         a = np.empty(n_reactions)
-        status[c], detail[c], events[c] = ssa_cell(x, p[c], sched_t, sched_u, t_grid, rec, rng[c], out[c], a)
+        order = np.arange(n_reactions)
+        fired = np.zeros(n_reactions, dtype=np.int64)
+        status[c], detail[c], events[c] = ssa_cell(x, p[c], sched_t, sched_u, t_grid, rec, rng[c], out[c], a,
+                                                   order, fired)
