@@ -4,9 +4,12 @@ __version__ = "0.1.0"
 
 from .api import Result, builtin_models, load_model, simulate  # noqa: E402
 from .compile import CompiledModel  # noqa: E402
+from .config import ConfigError  # noqa: E402
 from .expressions import ModelError  # noqa: E402
+from .io.hdf5 import Results, ResultsError, open_results  # noqa: E402
 from .network import Network  # noqa: E402
+from .runner import run  # noqa: E402
 from .simulation import SimulationError  # noqa: E402
 
-__all__ = ["simulate", "load_model", "builtin_models", "Result", "CompiledModel", "Network", "ModelError",
-           "SimulationError", "__version__"]
+__all__ = ["simulate", "load_model", "builtin_models", "run", "open_results", "Result", "Results", "CompiledModel",
+           "Network", "ModelError", "ConfigError", "ResultsError", "SimulationError", "__version__"]

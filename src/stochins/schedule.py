@@ -14,7 +14,7 @@ import numpy as np
 
 from .expressions import ModelError
 
-InputSpec = Union[float, int, Sequence[Sequence[float]]]
+InputSpec = Union[float, int, Sequence[Sequence[float]], Mapping[str, object]]
 
 
 @dataclass(frozen=True)
@@ -22,32 +22,123 @@ class Schedule:
     times: np.ndarray   # (K,) breakpoints; times[0] is -inf (the model defaults hold before any change)
     values: np.ndarray  # (K, I) input values from times[k] on, inputs in the model's canonical order
 
-    @property
-    def breakpoints(self) -> np.ndarray:
-        return self.times[1:]
+
+_PROTOCOL_KEYS = {
+    "constant": ({"value"}, set()),
+    "step": ({"dose", "start"}, {"baseline"}),
+    "pulse": ({"dose", "duration"}, {"start", "baseline"}),
+    "washout": ({"dose", "time"}, {"baseline"}),
+    "pulses": ({"dose", "period", "width", "count"}, {"start", "baseline"}),
+    "piecewise": ({"table"}, set()),
+    "ramp": ({"from", "to", "start", "duration"}, {"steps"}),
+}
+#: default number of stairs of a ramp (each holds the ramp's mean value over its interval)
+RAMP_STEPS = 50
 
 
 def piecewise(spec: InputSpec, name: str) -> list[tuple[float, float]]:
-    """A number (constant from t = -inf) or ``[[t0, v0], [t1, v1], ...]`` -> validated (t, v) pairs."""
-    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+    """Any input protocol -> validated (time, value) pairs; the first pair may start at -inf.
+
+    A number is a constant; ``[[t0, v0], [t1, v1], ...]`` a table (v_i from t_i on); a mapping
+    ``{protocol: ..., ...}`` one of constant, step, pulse, washout, pulses, piecewise, ramp.
+    """
+    where = f"inputs.{name}"
+    if isinstance(spec, Mapping):
+        pairs = _protocol(dict(spec), where)
+    elif _is_number(spec):
         pairs = [(-math.inf, float(spec))]
     elif isinstance(spec, Sequence) and not isinstance(spec, str) and len(spec) > 0:
-        pairs = []
-        for item in spec:
-            if (not isinstance(item, Sequence) or isinstance(item, str) or len(item) != 2
-                    or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in item)):
-                raise ModelError(f"inputs.{name}: expected [[time, value], ...], got item {item!r}")
-            pairs.append((float(item[0]), float(item[1])))
-        times = [t for t, _ in pairs]
-        if any(b <= a for a, b in zip(times, times[1:])):
-            raise ModelError(f"inputs.{name}: schedule times must be strictly increasing, got {times}")
-        if not all(math.isfinite(t) for t in times):
-            raise ModelError(f"inputs.{name}: schedule times must be finite numbers")
+        pairs = _table(spec, where)
     else:
-        raise ModelError(f"inputs.{name}: expected a number or a schedule [[time, value], ...], got {spec!r}")
+        raise ModelError(f"{where}: expected a number, a table [[time, value], ...] or a protocol "
+                         f"mapping, got {spec!r}")
     for t, v in pairs:
         if not (math.isfinite(v) and v >= 0):
-            raise ModelError(f"inputs.{name}: input values must be finite and non-negative, got {v!r}")
+            raise ModelError(f"{where}: input values must be finite and non-negative, got {v!r}")
+    return pairs
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _table(spec, where: str) -> list[tuple[float, float]]:
+    pairs = []
+    for item in spec:
+        if (not isinstance(item, Sequence) or isinstance(item, str) or len(item) != 2
+                or not all(_is_number(v) for v in item)):
+            raise ModelError(f"{where}: expected [[time, value], ...], got item {item!r}")
+        pairs.append((float(item[0]), float(item[1])))
+    times = [t for t, _ in pairs]
+    if not all(math.isfinite(t) for t in times):
+        raise ModelError(f"{where}: table times must be finite numbers")
+    if any(b <= a for a, b in zip(times, times[1:])):
+        raise ModelError(f"{where}: table times must be strictly increasing, got {times}")
+    return pairs
+
+
+def _protocol(spec: dict, where: str) -> list[tuple[float, float]]:
+    kind = spec.pop("protocol", None)
+    if kind not in _PROTOCOL_KEYS:
+        raise ModelError(f"{where}.protocol: expected one of {', '.join(_PROTOCOL_KEYS)}, got {kind!r}")
+    required, optional = _PROTOCOL_KEYS[kind]
+    if kind == "constant" and "dose" in spec and "value" not in spec:
+        spec["value"] = spec.pop("dose")
+    for key in spec:
+        if key not in required | optional:
+            raise ModelError(f"{where}.{key}: unknown key for protocol {kind!r} "
+                             f"(expected {', '.join(sorted(required | optional))})")
+    for key in sorted(required):
+        if key not in spec:
+            raise ModelError(f"{where}: protocol {kind!r} needs {key!r}")
+    if kind == "piecewise":
+        table = spec["table"]
+        if isinstance(table, str) or not isinstance(table, Sequence) or not table:
+            raise ModelError(f"{where}.table: expected [[time, value], ...], got {table!r}")
+        return _table(table, f"{where}.table")
+    for key, v in spec.items():
+        if not _is_number(v) or not math.isfinite(v):
+            raise ModelError(f"{where}.{key}: expected a finite number, got {v!r}")
+    g = {k: float(v) for k, v in spec.items()}
+    base = g.get("baseline", 0.0)
+    if kind == "constant":
+        return [(-math.inf, g["value"])]
+    if kind == "step":
+        return [(-math.inf, base), (g["start"], g["dose"])]
+    if kind == "washout":
+        return [(-math.inf, g["dose"]), (g["time"], base)]
+    if kind == "pulse":
+        if g["duration"] <= 0:
+            raise ModelError(f"{where}.duration: a pulse must last a positive time, got {g['duration']!r}")
+        start = g.get("start", 0.0)
+        return [(-math.inf, base), (start, g["dose"]), (start + g["duration"], base)]
+    if kind == "pulses":
+        count = g["count"]
+        if count < 1 or count != int(count):
+            raise ModelError(f"{where}.count: expected a positive whole number, got {spec['count']!r}")
+        if g["width"] <= 0:
+            raise ModelError(f"{where}.width: pulses must last a positive time, got {g['width']!r}")
+        if g["width"] > g["period"]:
+            raise ModelError(f"{where}: width {g['width']} exceeds period {g['period']}: pulses would overlap")
+        start = g.get("start", 0.0)
+        pairs = [(-math.inf, base)]
+        for k in range(int(count)):
+            t0 = start + k * g["period"]
+            pairs.append((t0, g["dose"]))
+            if g["width"] < g["period"] or k == int(count) - 1:
+                pairs.append((t0 + g["width"], base))
+        return pairs
+    # ramp: a staircase of `steps` stairs; each stair holds the ramp's mean over its interval
+    steps = g.get("steps", RAMP_STEPS)
+    if steps < 1 or steps != int(steps):
+        raise ModelError(f"{where}.steps: expected a positive whole number, got {spec.get('steps')!r}")
+    if g["duration"] <= 0:
+        raise ModelError(f"{where}.duration: a ramp must last a positive time, got {g['duration']!r}")
+    steps = int(steps)
+    h = g["duration"] / steps
+    pairs = [(-math.inf, g["from"])]
+    pairs += [(g["start"] + k * h, g["from"] + (g["to"] - g["from"]) * (k + 0.5) / steps) for k in range(steps)]
+    pairs.append((g["start"] + g["duration"], g["to"]))
     return pairs
 
 

@@ -1,13 +1,14 @@
 """One condition of a run, simulated block by block.
 
 A :class:`Plan` fixes everything that defines the cells of one condition (model, parameters,
-inputs, time grid, seed and condition index). ``plan.block(first, n)`` simulates cells
+inputs, time grid, seed and condition key). ``plan.block(first, n)`` simulates cells
 ``first .. first+n-1``; because cell i's random stream is derived from (seed, condition, i) alone,
 any split into blocks, in any order, on any number of threads gives the same bits.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -43,13 +44,13 @@ class Plan:
     record: list[str]
     method: str = "ssa"
     seed: int = 0
-    condition: int = 0
+    condition: int = 0  # the stream key of the condition (see condition_key)
     parameters: np.ndarray = field(default=None)  # (P,) in the model's canonical order
     schedule: Schedule = field(default=None)
 
     @classmethod
     def create(cls, model: CompiledModel, *, t_end: float, samples: int, t_start: float = 0.0,
-               method: str = "ssa", seed: int | None = None, condition: int = 0,
+               method: str = "ssa", seed: int | None = None, condition: int | None = None,
                inputs: Mapping[str, InputSpec] | None = None, record: Sequence[str] | None = None,
                model_parameters: Mapping[str, float] | None = None) -> "Plan":
         if method not in METHODS:
@@ -71,6 +72,8 @@ class Plan:
         params = model.parameter_vector(model_parameters)
         model.initial_state(params)  # validates initial counts under these parameters
         schedule = build_schedule(model.inputs, model.network.inputs, inputs)
+        if condition is None:
+            condition = condition_key(params, schedule)
         return cls(model, np.linspace(t_start, t_end, samples), record, method, int(seed), condition,
                    params, schedule)
 
@@ -117,6 +120,19 @@ class Plan:
             what = f"a recorded count exceeded the int32 range at time {self.time[d]!r}"
             hint = ""
         raise SimulationError(f"cell {first_cell + c} (and {bad.size - 1} more in its block): {what}{hint}")
+
+
+def condition_key(parameters: np.ndarray, schedule: Schedule) -> int:
+    """The random-stream key of a condition: a hash of what makes it biologically distinct.
+
+    Cells of conditions with different parameters or inputs get independent streams, while the
+    same settings give the same cells however they are reached (a sweep's condition, a single run,
+    ``simulate``), and the time grid, cell count or method do not change a cell's stream.
+    """
+    h = hashlib.blake2b(digest_size=8)
+    for arr in (parameters, schedule.times, schedule.values):
+        h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
+    return int.from_bytes(h.digest(), "little")
 
 
 class _threads:

@@ -1,0 +1,269 @@
+"""Run files (YAML) -> a validated :class:`RunConfig`.
+
+Validation happens in two steps: the file's shape (keys, types, ranges) with pydantic, then its
+meaning against the model (species in ``record``, parameters, inputs). Every problem becomes a
+:class:`ConfigError` with one line naming the file and the key path, which the CLI prints and
+turns into exit status 2.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import itertools
+import math
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .expressions import ModelError
+
+__all__ = ["RunConfig", "ConfigError", "load_run_config", "TimeConfig", "OutputConfig"]
+
+
+class ConfigError(ValueError):
+    """A run file is invalid; the message is one line naming the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class TimeConfig(_Strict):
+    start: float = 0.0
+    end: float
+    samples: int = Field(61, ge=1)
+
+    @model_validator(mode="after")
+    def _grid(self) -> "TimeConfig":
+        if not (math.isfinite(self.start) and math.isfinite(self.end)):
+            raise ValueError("start and end must be finite numbers")
+        if self.end < self.start or (self.end == self.start and self.samples > 1):
+            raise ValueError(f"the time grid is empty or decreasing (start {self.start}, end {self.end})")
+        return self
+
+
+class OutputConfig(_Strict):
+    path: str = "results/{name}.h5"
+    compression: Literal["gzip", "lzf", "none"] = "gzip"
+    compression_level: int = Field(4, ge=0, le=9)
+    trajectories: Union[Literal["all", "none"], int] = "all"
+
+    @field_validator("trajectories")
+    @classmethod
+    def _keep(cls, v):
+        if isinstance(v, int) and (isinstance(v, bool) or v < 0):
+            raise ValueError("expected 'all', 'none' or a non-negative number of cells")
+        return v
+
+
+InputValue = Union[float, list[list[float]], dict[str, Any]]
+
+
+class RunConfig(_Strict):
+    """Everything that defines a run; see the README's run-file reference."""
+
+    model: str
+    model_parameters: dict[str, float] = {}
+    cells: int = Field(1000, ge=1)
+    seed: int | None = Field(None, ge=0, lt=2**64)
+    method: Literal["ssa", "ode"] = "ssa"
+    time: TimeConfig
+    inputs: dict[str, InputValue] = {}
+    record: list[str] | None = None
+    output: OutputConfig = OutputConfig()
+    block_size: int | None = Field(None, ge=1)
+    threads: int | None = Field(None, ge=1)
+    name: str | None = None
+    sweep: dict[str, list[Any]] = {}
+    sweep_mode: Literal["product", "zip"] = "product"
+
+    # where relative paths (model file, output) are resolved; not a run-file key
+    base_dir: Path = Field(Path("."), exclude=True)
+
+    @field_validator("sweep")
+    @classmethod
+    def _sweep(cls, v):
+        for key, values in v.items():
+            if not values:
+                raise ValueError(f"sweep key {key!r} has no values")
+            if key.split(".")[0] in ("sweep", "sweep_mode", "name", "output", "threads", "block_size", "cells", "seed"):
+                raise ValueError(f"{key!r} cannot be swept (each condition shares it)")
+        return v
+
+    @model_validator(mode="after")
+    def _zip(self) -> "RunConfig":
+        if self.sweep_mode == "zip" and len({len(v) for v in self.sweep.values()}) > 1:
+            raise ValueError("sweep_mode zip needs value lists of equal length")
+        return self
+
+    @field_validator("record")
+    @classmethod
+    def _record(cls, v):
+        if v is not None and not v:
+            raise ValueError("record at least one species, or leave the key out to record all")
+        return v
+
+    @property
+    def run_name(self) -> str:
+        return self.name or "run"
+
+    def model_reference(self) -> str | Path:
+        """A built-in name stays a name; a relative model path is looked up beside the run file first."""
+        ref = self.model
+        if "/" in ref or "\\" in ref or ref.lower().endswith((".yaml", ".yml", ".xml", ".sbml")):
+            p = Path(ref)
+            return p if p.is_absolute() or not (self.base_dir / p).exists() else self.base_dir / p
+        return ref
+
+    def output_path(self) -> Path:
+        """Relative output paths are taken from the working directory, like any command's output."""
+        return Path(self.output.path.format(name=self.run_name))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True), sort_keys=False)
+
+    def fingerprint(self) -> str:
+        """Hash of everything that determines the output (not threads, block size or file location)."""
+        data = self.model_dump(mode="json", exclude={"threads", "block_size", "base_dir"})
+        data["output"].pop("path", None)
+        return hashlib.sha256(yaml.safe_dump(data, sort_keys=True).encode()).hexdigest()
+
+
+class Condition:
+    """One condition of a run: its name, the swept settings and its own complete config."""
+
+    def __init__(self, name: str, index: int, settings: dict[str, Any], config: RunConfig):
+        self.name, self.index, self.settings, self.config = name, index, settings, config
+
+
+def expand_conditions(config: RunConfig, source: str = "<run>") -> list[Condition]:
+    """The sweep's conditions (cartesian product, or zipped lists), each validated as a run."""
+    if not config.sweep:
+        return [Condition("default", 0, {}, config)]
+    keys = list(config.sweep)
+    lists = [config.sweep[k] for k in keys]
+    combos = list(zip(*lists)) if config.sweep_mode == "zip" else list(itertools.product(*lists))
+    short = _short_names(keys)
+    base = config.model_dump(mode="python", exclude={"sweep", "sweep_mode", "base_dir"})
+    out, names = [], set()
+    for index, values in enumerate(combos):
+        data = copy.deepcopy(base)
+        for key, value in zip(keys, values):
+            _set_path(data, key, value, source)
+        settings = dict(zip(keys, values))
+        name = ",".join(f"{short[k]}={_fmt(v)}" for k, v in settings.items()).replace("/", "_")
+        if name in names:
+            name = f"{name}#{index}"
+        names.add(name)
+        try:
+            cond = parse_run_config(data, source=f"{source} (condition {name})", base_dir=config.base_dir)
+        except ConfigError as exc:
+            raise ConfigError(f"sweep: {exc}") from None
+        out.append(Condition(name, index, settings, cond))
+    return out
+
+
+def _short_names(keys: list[str]) -> dict[str, str]:
+    """The shortest dotted suffix of each key that is still unique (``inputs.insulin.dose`` -> ``dose``)."""
+    out = {}
+    for key in keys:
+        parts = key.split(".")
+        for k in range(1, len(parts) + 1):
+            cand = ".".join(parts[-k:])
+            if sum(1 for other in keys if other == cand or other.endswith("." + cand)) == 1:
+                out[key] = cand
+                break
+        else:
+            out[key] = key
+    return out
+
+
+def _fmt(v: Any) -> str:
+    text = repr(v) if isinstance(v, float) else str(v)
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _set_path(data: dict, key: str, value: Any, source: str) -> None:
+    parts = key.split(".")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        nxt = node.get(part) if isinstance(node, dict) else None
+        if nxt is None and isinstance(node, dict):
+            nxt = node[part] = {}
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"{source}: sweep key {key!r}: {'.'.join(parts[:i + 1])!r} is not a mapping "
+                              f"(write it as a protocol mapping to sweep inside it)")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def load_run_config(path: str | Path, **overrides: Any) -> RunConfig:
+    """Read and validate a run file; ``overrides`` are top-level keys (e.g. cells, seed) from the CLI."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read run file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(f"{path}: not valid YAML{f' at line {mark.line + 1}' if mark else ''}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a run file must be a mapping of keys (model, cells, time, ...)")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    data.setdefault("name", path.stem)
+    return parse_run_config(data, source=str(path), base_dir=path.parent)
+
+
+def parse_run_config(data: dict, source: str = "<run>", base_dir: Path = Path(".")) -> RunConfig:
+    try:
+        config = RunConfig.model_validate({**data, "base_dir": base_dir})
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc)}") from None
+    return config
+
+
+def _describe(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int) or True)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        key = str(err["loc"][-1])
+        parent = RunConfig
+        for part in err["loc"][:-1]:
+            field = parent.model_fields.get(str(part)) if isinstance(parent, type) else None
+            ann = getattr(field, "annotation", None)
+            parent = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        choices = list(parent.model_fields) if parent else []
+        choices = [c for c in choices if c != "base_dir"]
+        match = difflib.get_close_matches(key, choices, n=1)
+        hint = f" (did you mean {match[0]!r}?)" if match else (f" (expected one of: {', '.join(choices)})" if choices else "")
+        return f"unknown key {loc!r}{hint}"
+    if kind == "missing":
+        return f"missing required key {loc!r}"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"key {loc!r}: {msg} (got {err.get('input')!r})"
+
+
+def check_against_model(config: RunConfig, model) -> None:
+    """The run file's model-dependent keys: parameters, inputs, record."""
+    from .schedule import build_schedule
+
+    try:
+        model.parameter_vector(config.model_parameters)
+    except ModelError as exc:
+        raise ConfigError(f"model_parameters: {exc}") from None
+    for name in config.record or []:
+        if name not in model.species:
+            match = difflib.get_close_matches(name, model.declared_species, n=1)
+            hint = f" (did you mean {match[0]!r}?)" if match else ""
+            raise ConfigError(f"record: unknown species {name!r}{hint}")
+    try:
+        build_schedule(model.inputs, model.network.inputs, config.inputs)
+    except ModelError as exc:
+        raise ConfigError(str(exc)) from None
