@@ -22,6 +22,19 @@ class Schedule:
     times: np.ndarray   # (K,) breakpoints; times[0] is -inf (the model defaults hold before any change)
     values: np.ndarray  # (K, I) input values from times[k] on, inputs in the model's canonical order
 
+    def from_time(self, t0: float) -> "Schedule":
+        """The same inputs as seen from ``t0`` on: the values at t0 from -inf, then only real changes.
+
+        Equivalent schedules become identical arrays, so they give the same random-stream key.
+        """
+        k = int(np.searchsorted(self.times, t0, side="right")) - 1
+        times, rows = [-np.inf], [self.values[k]]
+        for t, row in zip(self.times[k + 1:], self.values[k + 1:]):
+            if not np.array_equal(row, rows[-1]):
+                times.append(t)
+                rows.append(row)
+        return Schedule(np.array(times), np.array(rows).reshape(len(rows), self.values.shape[1]))
+
 
 _PROTOCOL_KEYS = {
     "constant": ({"value"}, set()),

@@ -71,7 +71,7 @@ class Plan:
             raise ModelError("record: at least one species must be recorded")
         params = model.parameter_vector(model_parameters)
         model.initial_state(params)  # validates initial counts under these parameters
-        schedule = build_schedule(model.inputs, model.network.inputs, inputs)
+        schedule = build_schedule(model.inputs, model.network.inputs, inputs).from_time(t_start)
         if condition is None:
             condition = condition_key(params, schedule)
         return cls(model, np.linspace(t_start, t_end, samples), record, method, int(seed), condition,

@@ -60,11 +60,11 @@ class TrajectoryWriter:
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(self.path.name + ".partial")
-            self.file = h5py.File(tmp, "w", libver="latest")
+            self.file = h5py.File(tmp, "w")
             self._create(attrs, fingerprint)
             self.file.close()
             tmp.replace(self.path)  # the file appears only once its layout is complete
-            self.file = h5py.File(self.path, "a", libver="latest")
+            self.file = h5py.File(self.path, "a")
 
     # ------------------------------------------------------------------ layout
     def _create(self, attrs: dict, fingerprint: str) -> None:
@@ -107,7 +107,7 @@ class TrajectoryWriter:
         if not self.path.exists():
             raise ResultsError(f"{self.path}: nothing to resume (the file does not exist)")
         try:
-            f = h5py.File(self.path, "a", libver="latest")
+            f = h5py.File(self.path, "a")
         except OSError as exc:
             raise ResultsError(f"{self.path}: cannot be reopened to resume ({exc}); run again without --resume") from None
         if f.attrs.get("format") != FORMAT:
