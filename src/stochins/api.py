@@ -33,6 +33,8 @@ class Result:
     seed: int
     method: str
     model: str
+    work: np.ndarray | None = None  # tau-leaping: per cell [exact events in leaps, leaped firings,
+    #                                 plain SSA events, leaps, rejected leaps]
 
     def __getitem__(self, species: str) -> np.ndarray:
         """(cells, T) trajectories of one species."""
@@ -80,28 +82,34 @@ def simulate(model: ModelLike, cells: int = 1000, t_end: float = 60.0, samples: 
              method: str = "ssa", seed: int | None = None,
              inputs: Mapping[str, InputSpec] | None = None, record: Sequence[str] | None = None,
              threads: int | None = None, model_parameters: Mapping[str, float] | None = None,
-             t_start: float = 0.0, block_size: int | None = None) -> Result:
+             t_start: float = 0.0, block_size: int | None = None,
+             tau: Mapping[str, float] | None = None) -> Result:
     """Simulate ``cells`` independent cells and record them at ``samples`` times in [t_start, t_end].
 
     An input is a number (held constant) or a schedule ``[[t0, v0], [t1, v1], ...]`` where ``v_i``
     holds from ``t_i`` to ``t_{i+1}`` (before ``t0`` the model's default). ``seed=None`` draws a
     seed, returned in ``Result.seed``. Results are bit-identical for any ``threads``/``block_size``.
+    ``method``: "ssa" (exact), "tau" (partitioned tau-leaping; options in ``tau``, see README) or "ode".
     """
     compiled = load_model(model)
     if isinstance(cells, bool) or not isinstance(cells, (int, np.integer)) or cells < 1:
         raise ModelError(f"cells: expected a positive integer, got {cells!r}")
     plan = Plan.create(compiled, t_end=t_end, samples=samples, t_start=t_start, method=method, seed=seed,
-                       inputs=inputs, record=record, model_parameters=model_parameters)
+                       inputs=inputs, record=record, model_parameters=model_parameters, tau=tau)
     if block_size is None:
         block_size = max(1, BLOCK_BYTES // (plan.time.size * len(plan.record) * 8))
     elif isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
         raise ModelError(f"block_size: expected a positive integer, got {block_size!r}")
+    plan.resolve_method(threads)
     dtype = np.float64 if method == "ode" else np.int32
     traj = np.empty((cells, plan.time.size, len(plan.record)), dtype=dtype)
     events = np.empty(cells, dtype=np.int64)
+    work = np.zeros((cells, 5), dtype=np.int64) if plan.method == "tau" else None
     for first in range(0, cells, block_size):
         n = min(block_size, cells - first)
         block = plan.block(first, n, threads=threads)
         traj[first:first + n] = block.trajectories
         events[first:first + n] = block.events
-    return Result(plan.time, list(plan.record), traj, events, plan.seed, method, compiled.network.name)
+        if work is not None:
+            work[first:first + n] = block.work
+    return Result(plan.time, list(plan.record), traj, events, plan.seed, plan.method, compiled.network.name, work)

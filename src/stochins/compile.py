@@ -25,6 +25,7 @@ import numpy as np
 
 from . import __version__
 from .engine import ssa as _ssa  # noqa: F401  (registers the SSA kernels)
+from .engine import tau as _tau  # noqa: F401  (registers the tau-leaping kernels)
 from .engine.kernels import kernel_source
 from .expressions import ModelError
 from .network import Network, Reaction, _did_you_mean
@@ -48,9 +49,10 @@ class CompiledModel:
     parameters: list[str]
     inputs: list[str]
     reactions: list[str]
-    reactants: np.ndarray       # (M, S) int64 reactant stoichiometry
+    reactant: np.ndarray        # (M, S) int64 reactant stoichiometry
     change: np.ndarray          # (M, S) int64 net state change
     depends: list[list[int]]    # reactions whose propensity reads a species that reaction j changes
+    reads: list[list[int]]      # species each propensity reads
     code_hash: str
     model_hash: str
     source_path: Path
@@ -84,6 +86,32 @@ class CompiledModel:
     def species_index(self, names: list[str]) -> np.ndarray:
         pos = {s: i for i, s in enumerate(self.species)}
         return np.array([pos[n] for n in names], dtype=np.int64)
+
+    def leap_arrays(self) -> tuple[np.ndarray, ...]:
+        """Sparse structure for tau-leaping: changes, reactants and reads as CSR arrays, and per
+        species whether it bounds the step, its highest reactant order and stoichiometry there."""
+        def csr(rows):
+            ptr = np.cumsum([0] + [len(r) for r in rows]).astype(np.int64)
+            idx = np.array([i for r in rows for i, _ in r], dtype=np.int64)
+            val = np.array([v for r in rows for _, v in r], dtype=np.int64)
+            return ptr, idx, val
+
+        ch = csr([[(int(i), int(self.change[j, i])) for i in np.flatnonzero(self.change[j])]
+                  for j in range(len(self.reactions))])
+        re = csr([[(int(i), int(self.reactant[j, i])) for i in np.flatnonzero(self.reactant[j])]
+                  for j in range(len(self.reactions))])
+        rd_ptr, rd_idx, _ = csr([[(i, 0) for i in r] for r in self.reads])
+        n_s = len(self.species)
+        bound = np.zeros(n_s, dtype=np.bool_)
+        bound[[i for r in self.reads for i in r]] = True
+        order = np.ones(n_s, dtype=np.int64)
+        stoich = np.ones(n_s, dtype=np.int64)
+        for j in range(len(self.reactions)):
+            total = int(self.reactant[j].sum())
+            for i in np.flatnonzero(self.reactant[j]):
+                if total > order[i] or (total == order[i] and self.reactant[j, i] > stoich[i]):
+                    order[i], stoich[i] = total, int(self.reactant[j, i])
+        return (*ch, *re, rd_ptr, rd_idx, bound, order, stoich)
 
     @property
     def module(self) -> ModuleType:
@@ -135,7 +163,7 @@ def compile_network(network: Network) -> CompiledModel:
     model_hash = hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
     path = _write_generated(source, code_hash)
     return CompiledModel(network, species, parameters, inputs, reactions, reactant_m, change_m, depends,
-                         code_hash, model_hash, path)
+                         [sorted(r) for r in reads], code_hash, model_hash, path)
 
 
 # ---------------------------------------------------------------------- code generation

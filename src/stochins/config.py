@@ -13,11 +13,13 @@ import difflib
 import hashlib
 import itertools
 import math
+import types
+import typing
 from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .expressions import ModelError
 
@@ -70,7 +72,8 @@ class RunConfig(_Strict):
     model_parameters: dict[str, float] = {}
     cells: int = Field(1000, ge=1)
     seed: int | None = Field(None, ge=0, lt=2**64)
-    method: Literal["ssa", "ode"] = "ssa"
+    method: Literal["ssa", "tau", "auto", "ode"] = "ssa"
+    tau: dict[str, float] = {}
     time: TimeConfig
     inputs: dict[str, InputValue] = {}
     record: list[str] | None = None
@@ -83,6 +86,8 @@ class RunConfig(_Strict):
 
     # where relative paths (model file, output) are resolved; not a run-file key
     base_dir: Path = Field(Path("."), exclude=True)
+    # the run file (and condition) that errors found later, against the model, are reported in
+    _source: str | None = PrivateAttr(None)
 
     @field_validator("sweep")
     @classmethod
@@ -97,7 +102,8 @@ class RunConfig(_Strict):
     @model_validator(mode="after")
     def _zip(self) -> "RunConfig":
         if self.sweep_mode == "zip" and len({len(v) for v in self.sweep.values()}) > 1:
-            raise ValueError("sweep_mode zip needs value lists of equal length")
+            lengths = ", ".join(f"{k}: {len(v)}" for k, v in self.sweep.items())
+            raise ValueError(f"sweep_mode zip needs value lists of equal length (got {lengths})")
         return self
 
     @field_validator("record")
@@ -221,16 +227,56 @@ def load_run_config(path: str | Path, **overrides: Any) -> RunConfig:
 
 
 def parse_run_config(data: dict, source: str = "<run>", base_dir: Path = Path(".")) -> RunConfig:
+    if "base_dir" in data:  # an internal field, never a run-file key
+        raise ConfigError(f"{source}: unknown key 'base_dir'")
     try:
         config = RunConfig.model_validate({**data, "base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError(f"{source}: {_describe(exc)}") from None
+    config._source = source
     return config
 
 
+#: what a key that accepts several forms expects (pydantic reports one error per form)
+_UNION_FORMS = {"inputs": "expected a number, a table [[time, value], ...] or a protocol mapping {protocol: ...}",
+                "output.trajectories": "expected 'all', 'none' or a non-negative number of cells"}
+
+
+def _key_path(loc: tuple) -> tuple[tuple, bool]:
+    """An error's key path without pydantic's union-member tags (``inputs.x.float`` -> ``inputs.x``),
+    and whether the key accepts several forms (a union)."""
+    tp: Any = RunConfig
+    out: list = []
+    for part in loc:
+        if tp is not None and _is_union(tp):
+            return tuple(out), True
+        out.append(part)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = tp.model_fields.get(str(part))
+            tp = field.annotation if field is not None else None
+        elif typing.get_origin(tp) in (dict, list):
+            tp = typing.get_args(tp)[-1]
+        else:
+            tp = None
+        if tp is not None and _is_union(tp, optional=True):  # X | None: no member tags
+            members = [a for a in typing.get_args(tp) if a is not type(None)]
+            tp = members[0] if len(members) == 1 else tp
+    return tuple(out), False
+
+
+def _is_union(tp, optional: bool = False) -> bool:
+    if typing.get_origin(tp) not in (Union, types.UnionType):
+        return False
+    members = [a for a in typing.get_args(tp) if a is not type(None)]
+    return len(members) == 1 if optional else len(members) > 1
+
+
 def _describe(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int) or True)
+    errors = exc.errors()
+    # an unknown key (with its did-you-mean) explains a "missing" sibling better than the reverse
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    path, union = _key_path(err["loc"])
+    loc = ".".join(str(p) for p in path)
     kind = err["type"]
     if kind == "extra_forbidden":
         key = str(err["loc"][-1])
@@ -246,24 +292,30 @@ def _describe(exc: ValidationError) -> str:
         return f"unknown key {loc!r}{hint}"
     if kind == "missing":
         return f"missing required key {loc!r}"
-    msg = err["msg"].removeprefix("Value error, ")
-    return f"key {loc!r}: {msg} (got {err.get('input')!r})"
+    if union:
+        msg = _UNION_FORMS.get(loc) or _UNION_FORMS.get(str(path[0]), "not one of the accepted forms")
+    else:
+        msg = err["msg"].removeprefix("Value error, ")
+    value = err.get("input")
+    got = "" if isinstance(value, dict) else f" (got {value!r})"
+    return f"key {loc!r}: {msg}{got}" if loc else f"{msg}{got}"
 
 
 def check_against_model(config: RunConfig, model) -> None:
     """The run file's model-dependent keys: parameters, inputs, record."""
     from .schedule import build_schedule
 
+    where = f"{config._source}: " if config._source else ""
     try:
         model.parameter_vector(config.model_parameters)
     except ModelError as exc:
-        raise ConfigError(f"model_parameters: {exc}") from None
+        raise ConfigError(f"{where}model_parameters: {exc}") from None
     for name in config.record or []:
         if name not in model.species:
             match = difflib.get_close_matches(name, model.declared_species, n=1)
-            hint = f" (did you mean {match[0]!r}?)" if match else ""
-            raise ConfigError(f"record: unknown species {name!r}{hint}")
+            hint = f" (did you mean {match[0]!r}?)" if match else f" (model species: {', '.join(model.declared_species)})"
+            raise ConfigError(f"{where}record: unknown species {name!r}{hint}")
     try:
         build_schedule(model.inputs, model.network.inputs, config.inputs)
     except ModelError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(f"{where}{exc}") from None

@@ -43,7 +43,7 @@ class Prepared:
                 self.plans.append(Plan.create(self.model, t_end=c.time.end, samples=c.time.samples,
                                               t_start=c.time.start, method=c.method, seed=config.seed or 0,
                                               inputs=c.inputs, record=c.record,
-                                              model_parameters=c.model_parameters))
+                                              model_parameters=c.model_parameters, tau=c.tau))
             except ModelError as exc:
                 raise ConfigError(f"{source} (condition {cond.name}): {exc}") from None
 
@@ -89,7 +89,9 @@ def run(path_or_config: str | Path | RunConfig, *, output: str | Path | None = N
         config.seed = secrets.randbits(63)
     for plan in prepared.plans:
         plan.seed = config.seed
-    specs = [ConditionSpec(cond.name, cond.index, {**cond.settings, "condition_key": str(plan.condition)},
+        plan.resolve_method(config.threads)
+    specs = [ConditionSpec(cond.name, cond.index, {**cond.settings, "condition_key": str(plan.condition),
+                                                   "method": plan.method},
                            config.cells, plan.time, list(plan.record), [],
                            np.float64 if plan.method == "ode" else np.int32, _kept(config))
              for cond, plan in zip(prepared.conditions, prepared.plans)]

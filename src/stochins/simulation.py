@@ -23,7 +23,13 @@ from .engine.rng import seed_streams
 from .expressions import ModelError
 from .schedule import InputSpec, Schedule, build_schedule
 
-METHODS = ("ssa", "ode")
+METHODS = ("ssa", "tau", "auto", "ode")
+#: method "auto" leaps when a pilot predicts more events per cell than this and most of them leaped
+AUTO_MIN_EVENTS = 100_000
+AUTO_PILOT_CELLS = 2
+#: tau-leaping options (see engine/tau.py), in the kernel's option-vector order
+TAU_DEFAULTS = {"epsilon": 0.03, "n_critical": 10, "ssa_steps": 100, "ssa_factor": 10.0, "exact_below": 100,
+                "exact_firings": 3.0}
 
 
 class SimulationError(RuntimeError):
@@ -34,7 +40,29 @@ class SimulationError(RuntimeError):
 class Block:
     first_cell: int
     trajectories: np.ndarray  # (n, T, R) int32 counts (float64 for the ODE)
-    events: np.ndarray        # (n,) reaction events per cell (0 for the ODE)
+    events: np.ndarray        # (n,) reaction events per cell (leaped firings included; 0 for the ODE)
+    work: np.ndarray | None = None  # (n, 5) tau-leaping work: exact events in leaps, leaped firings,
+    #                                 plain SSA events, leaps, rejected leaps
+
+
+def tau_options(options: Mapping[str, float] | None) -> np.ndarray:
+    """Validated tau-leaping options as the kernel's option vector."""
+    merged = dict(TAU_DEFAULTS)
+    for key, value in (options or {}).items():
+        if key not in TAU_DEFAULTS:
+            raise ModelError(f"tau.{key}: unknown option (expected {', '.join(TAU_DEFAULTS)})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+            raise ModelError(f"tau.{key}: expected a number, got {value!r}")
+        merged[key] = value
+    if not 0 < merged["epsilon"] < 1:
+        raise ModelError(f"tau.epsilon: expected 0 < epsilon < 1, got {merged['epsilon']!r}")
+    for key in ("n_critical", "ssa_steps", "ssa_factor", "exact_below", "exact_firings"):
+        if merged[key] < 0 or (key in ("n_critical", "ssa_steps") and merged[key] != int(merged[key])):
+            raise ModelError(f"tau.{key}: expected a non-negative {'integer' if key in ('n_critical', 'ssa_steps') else 'number'}"
+                             f", got {merged[key]!r}")
+    if merged["ssa_steps"] < 1:
+        raise ModelError("tau.ssa_steps: expected at least 1")
+    return np.array([float(merged[k]) for k in TAU_DEFAULTS])
 
 
 @dataclass
@@ -47,12 +75,14 @@ class Plan:
     condition: int = 0  # the stream key of the condition (see condition_key)
     parameters: np.ndarray = field(default=None)  # (P,) in the model's canonical order
     schedule: Schedule = field(default=None)
+    tau: np.ndarray = field(default=None)         # tau-leaping option vector
 
     @classmethod
     def create(cls, model: CompiledModel, *, t_end: float, samples: int, t_start: float = 0.0,
                method: str = "ssa", seed: int | None = None, condition: int | None = None,
                inputs: Mapping[str, InputSpec] | None = None, record: Sequence[str] | None = None,
-               model_parameters: Mapping[str, float] | None = None) -> "Plan":
+               model_parameters: Mapping[str, float] | None = None,
+               tau: Mapping[str, float] | None = None) -> "Plan":
         if method not in METHODS:
             raise ModelError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
         if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
@@ -75,10 +105,23 @@ class Plan:
         if condition is None:
             condition = condition_key(params, schedule)
         return cls(model, np.linspace(t_start, t_end, samples), record, method, int(seed), condition,
-                   params, schedule)
+                   params, schedule, tau_options(tau))
+
+    def resolve_method(self, threads: int | None = None) -> str:
+        """``auto`` becomes ssa or tau: a pilot of two cells by tau-leaping over the whole time span
+        (cheap) predicts the events per cell; leap if there are more than AUTO_MIN_EVENTS and most of
+        them were leaped. Deterministic: the pilot uses the run's seed and the first cells' streams."""
+        if self.method == "auto":
+            pilot = Plan(self.model, self.time, self.record, "tau", self.seed, self.condition, self.parameters,
+                         self.schedule, self.tau)
+            work = pilot.block(0, AUTO_PILOT_CELLS, threads=threads).work.sum(axis=0)
+            events = work[:3].sum() / AUTO_PILOT_CELLS
+            self.method = "tau" if events > AUTO_MIN_EVENTS and work[1] > 0.5 * work[:3].sum() else "ssa"
+        return self.method
 
     # ------------------------------------------------------------------ simulation
     def block(self, first_cell: int, n: int, threads: int | None = None) -> Block:
+        self.resolve_method(threads)
         p = np.ascontiguousarray(np.broadcast_to(self.parameters, (n, self.parameters.size)))
         x0 = np.ascontiguousarray(np.broadcast_to(self.model.initial_state(self.parameters),
                                                   (n, len(self.model.species))))
@@ -90,11 +133,18 @@ class Plan:
         status = np.zeros(n, dtype=np.int64)
         detail = np.zeros(n, dtype=np.int64)
         events = np.zeros(n, dtype=np.int64)
+        work = None
         with _threads(threads):
-            self.model.module.ssa_block(x0, p, self.schedule.times, self.schedule.values, self.time, rec,
-                                        rng, out, status, detail, events)
+            if self.method == "tau":
+                work = np.zeros((n, 5), dtype=np.int64)
+                self.model.module.tau_block(x0, p, self.schedule.times, self.schedule.values, self.time, rec, rng,
+                                            out, status, detail, work, self.tau, *self.model.leap_arrays())
+                events = work[:, :3].sum(axis=1)
+            else:
+                self.model.module.ssa_block(x0, p, self.schedule.times, self.schedule.values, self.time, rec,
+                                            rng, out, status, detail, events)
         self._check(status, detail, first_cell)
-        return Block(first_cell, out, events)
+        return Block(first_cell, out, events, work)
 
     def _ode_block(self, first_cell: int, x0: np.ndarray, p: np.ndarray, rec: np.ndarray) -> Block:
         traj = _ode.integrate(self.model.module.rates, self.model.change, x0[0], p[0], self.schedule.times,
