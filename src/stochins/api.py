@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Mapping, Sequence, Union
@@ -35,6 +35,8 @@ class Result:
     model: str
     work: np.ndarray | None = None  # tau-leaping: per cell [exact events in leaps, leaped firings,
     #                                 plain SSA events, leaps, rejected leaps]
+    parameter_names: list[str] = field(default_factory=list)  # what variability drew per cell
+    parameters: np.ndarray | None = None                       # (cells, len(parameter_names))
 
     def __getitem__(self, species: str) -> np.ndarray:
         """(cells, T) trajectories of one species."""
@@ -83,7 +85,8 @@ def simulate(model: ModelLike, cells: int = 1000, t_end: float = 60.0, samples: 
              inputs: Mapping[str, InputSpec] | None = None, record: Sequence[str] | None = None,
              threads: int | None = None, model_parameters: Mapping[str, float] | None = None,
              t_start: float = 0.0, block_size: int | None = None,
-             tau: Mapping[str, float] | None = None) -> Result:
+             tau: Mapping[str, float] | None = None,
+             variability: Mapping[str, Mapping] | None = None) -> Result:
     """Simulate ``cells`` independent cells and record them at ``samples`` times in [t_start, t_end].
 
     An input is a number (held constant) or a schedule ``[[t0, v0], [t1, v1], ...]`` where ``v_i``
@@ -95,7 +98,8 @@ def simulate(model: ModelLike, cells: int = 1000, t_end: float = 60.0, samples: 
     if isinstance(cells, bool) or not isinstance(cells, (int, np.integer)) or cells < 1:
         raise ModelError(f"cells: expected a positive integer, got {cells!r}")
     plan = Plan.create(compiled, t_end=t_end, samples=samples, t_start=t_start, method=method, seed=seed,
-                       inputs=inputs, record=record, model_parameters=model_parameters, tau=tau)
+                       inputs=inputs, record=record, model_parameters=model_parameters, tau=tau,
+                       variability=variability)
     if block_size is None:
         block_size = max(1, BLOCK_BYTES // (plan.time.size * len(plan.record) * 8))
     elif isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
@@ -105,6 +109,8 @@ def simulate(model: ModelLike, cells: int = 1000, t_end: float = 60.0, samples: 
     traj = np.empty((cells, plan.time.size, len(plan.record)), dtype=dtype)
     events = np.empty(cells, dtype=np.int64)
     work = np.zeros((cells, 5), dtype=np.int64) if plan.method == "tau" else None
+    names = list(plan.variability.names) if plan.variability else []
+    drawn = np.zeros((cells, len(names)))
     for first in range(0, cells, block_size):
         n = min(block_size, cells - first)
         block = plan.block(first, n, threads=threads)
@@ -112,4 +118,6 @@ def simulate(model: ModelLike, cells: int = 1000, t_end: float = 60.0, samples: 
         events[first:first + n] = block.events
         if work is not None:
             work[first:first + n] = block.work
-    return Result(plan.time, list(plan.record), traj, events, plan.seed, plan.method, compiled.network.name, work)
+        drawn[first:first + n] = block.drawn
+    return Result(plan.time, list(plan.record), traj, events, plan.seed, plan.method, compiled.network.name, work,
+                  names, drawn)

@@ -65,6 +65,7 @@ class CompiledModel:
         return list(self.network.species)
 
     def parameter_vector(self, overrides: Mapping[str, float] | None = None) -> np.ndarray:
+        """Parameter values in canonical order, followed by the cell size Ω = 1 and 1/Ω."""
         values = dict(self.network.parameters)
         for name, value in (overrides or {}).items():
             if name not in values:
@@ -73,7 +74,7 @@ class CompiledModel:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ModelError(f"model_parameters.{name}: expected a finite number, got {value!r}")
             values[name] = float(value)
-        return np.array([values[n] for n in self.parameters], dtype=np.float64)
+        return np.array([values[n] for n in self.parameters] + [1.0, 1.0], dtype=np.float64)
 
     def initial_state(self, parameter_vector: np.ndarray) -> np.ndarray:
         counts = self.network.initial_counts(dict(zip(self.parameters, parameter_vector.tolist())))
@@ -146,8 +147,8 @@ def compile_network(network: Network) -> CompiledModel:
     names = {**{s: f"x[{i}]" for i, s in enumerate(species)},
              **{q: f"p[{i}]" for i, q in enumerate(parameters)},
              **{q: f"u[{i}]" for i, q in enumerate(inputs)}}
-    stochastic = [_propensity_source(network, network.reactions[n], names, deterministic=False) for n in reactions]
-    deterministic = [_propensity_source(network, network.reactions[n], names, deterministic=True) for n in reactions]
+    stochastic = [_propensity_source(network, network.reactions[n], names, False, len(parameters)) for n in reactions]
+    deterministic = [_propensity_source(network, network.reactions[n], names, True, len(parameters)) for n in reactions]
     guarded = {sidx[s] for n in reactions if network.reactions[n].propensity is not None
                for s, _ in network.reactions[n].reactants if not network.species[s].constant}
     model_code = _generate(stochastic, deterministic, change_m, depends, guarded, S, M)
@@ -189,11 +190,24 @@ def _propensity_symbols(network: Network, r: Reaction) -> set[str]:
     return set(network.rate_expr(r).symbols) | {s for s, _ in r.reactants}
 
 
-def _propensity_source(network: Network, r: Reaction, names: Mapping[str, str], deterministic: bool) -> str:
-    """Mass action uses the stochastic combinatorial factor C(x, n); the deterministic limit x**n/n!."""
+def _propensity_source(network: Network, r: Reaction, names: Mapping[str, str], deterministic: bool,
+                       n_params: int) -> str:
+    """Mass action uses the stochastic combinatorial factor C(x, n); the deterministic limit x**n/n!.
+
+    Cell size Ω (``p[P]``, with 1/Ω in ``p[P+1]``): expressions read species as x/Ω, a full
+    propensity is multiplied by Ω and mass action of order n by Ω^(1-n). For Ω = 1 every factor
+    is an exact multiplication by 1.0, so results do not change when no cell size is drawn.
+    """
+    size, inv = f"p[{n_params}]", f"p[{n_params + 1}]"
+
+    def name_of(sym: str) -> str:
+        return f"({names[sym]} * {inv})" if names[sym].startswith("x[") else names[sym]
+
     if r.propensity is not None:
-        return f"float({network.propensity_expr(r).source(names.__getitem__)})"
-    terms = [f"({network.rate_expr(r).source(names.__getitem__)})"]
+        return f"float({size} * ({network.propensity_expr(r).source(name_of)}))"
+    order = sum(n for _, n in r.reactants)
+    terms = [f"({network.rate_expr(r).source(name_of)})"]
+    terms += {0: [size], 1: []}.get(order, [inv] * (order - 1))
     for s, n in r.reactants:
         x = names[s]
         if deterministic:

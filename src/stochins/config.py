@@ -74,6 +74,7 @@ class RunConfig(_Strict):
     seed: int | None = Field(None, ge=0, lt=2**64)
     method: Literal["ssa", "tau", "auto", "ode"] = "ssa"
     tau: dict[str, float] = {}
+    variability: dict[str, dict[str, Any]] = {}
     time: TimeConfig
     inputs: dict[str, InputValue] = {}
     record: list[str] | None = None

@@ -43,7 +43,8 @@ class Prepared:
                 self.plans.append(Plan.create(self.model, t_end=c.time.end, samples=c.time.samples,
                                               t_start=c.time.start, method=c.method, seed=config.seed or 0,
                                               inputs=c.inputs, record=c.record,
-                                              model_parameters=c.model_parameters, tau=c.tau))
+                                              model_parameters=c.model_parameters, tau=c.tau,
+                                              variability=c.variability))
             except ModelError as exc:
                 raise ConfigError(f"{source} (condition {cond.name}): {exc}") from None
 
@@ -92,7 +93,8 @@ def run(path_or_config: str | Path | RunConfig, *, output: str | Path | None = N
         plan.resolve_method(config.threads)
     specs = [ConditionSpec(cond.name, cond.index, {**cond.settings, "condition_key": str(plan.condition),
                                                    "method": plan.method},
-                           config.cells, plan.time, list(plan.record), [],
+                           config.cells, plan.time, list(plan.record),
+                           list(plan.variability.names) if plan.variability else [],
                            np.float64 if plan.method == "ode" else np.int32, _kept(config))
              for cond, plan in zip(prepared.conditions, prepared.plans)]
     attrs = {"run_config": config.to_yaml(), "model": prepared.model.network.text,
@@ -110,7 +112,7 @@ def run(path_or_config: str | Path | RunConfig, *, output: str | Path | None = N
             bar.update(start)
             blocks = [(first, min(block, config.cells - first)) for first in range(start, config.cells, block)]
             for result in executor.map(plan, blocks):
-                writer.append(spec.name, result.first_cell, result.trajectories)
+                writer.append(spec.name, result.first_cell, result.trajectories, result.drawn)
                 n = result.trajectories.shape[0]
                 bar.update(n)
                 if log:

@@ -22,6 +22,7 @@ from .engine import ssa as _ssa
 from .engine.rng import seed_streams
 from .expressions import ModelError
 from .schedule import InputSpec, Schedule, build_schedule
+from .variability import CELL_SIZE, Variability, parse_variability
 
 METHODS = ("ssa", "tau", "auto", "ode")
 #: method "auto" leaps when a pilot predicts more events per cell than this and most of them leaped
@@ -43,6 +44,7 @@ class Block:
     events: np.ndarray        # (n,) reaction events per cell (leaped firings included; 0 for the ODE)
     work: np.ndarray | None = None  # (n, 5) tau-leaping work: exact events in leaps, leaped firings,
     #                                 plain SSA events, leaps, rejected leaps
+    drawn: np.ndarray | None = None  # (n, V) per-cell drawn values (Plan.variability.names)
 
 
 def tau_options(options: Mapping[str, float] | None) -> np.ndarray:
@@ -76,13 +78,15 @@ class Plan:
     parameters: np.ndarray = field(default=None)  # (P,) in the model's canonical order
     schedule: Schedule = field(default=None)
     tau: np.ndarray = field(default=None)         # tau-leaping option vector
+    variability: Variability | None = None        # per-cell draws (None: every cell alike)
 
     @classmethod
     def create(cls, model: CompiledModel, *, t_end: float, samples: int, t_start: float = 0.0,
                method: str = "ssa", seed: int | None = None, condition: int | None = None,
                inputs: Mapping[str, InputSpec] | None = None, record: Sequence[str] | None = None,
                model_parameters: Mapping[str, float] | None = None,
-               tau: Mapping[str, float] | None = None) -> "Plan":
+               tau: Mapping[str, float] | None = None,
+               variability: Mapping[str, Mapping] | None = None) -> "Plan":
         if method not in METHODS:
             raise ModelError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
         if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
@@ -104,8 +108,10 @@ class Plan:
         schedule = build_schedule(model.inputs, model.network.inputs, inputs).from_time(t_start)
         if condition is None:
             condition = condition_key(params, schedule)
+        spread = parse_variability(variability, dict(zip(model.parameters, params.tolist())),
+                                   dict(zip(model.species, model.initial_state(params).tolist())))
         return cls(model, np.linspace(t_start, t_end, samples), record, method, int(seed), condition,
-                   params, schedule, tau_options(tau))
+                   params, schedule, tau_options(tau), spread)
 
     def resolve_method(self, threads: int | None = None) -> str:
         """``auto`` becomes ssa or tau: a pilot of two cells by tau-leaping over the whole time span
@@ -113,7 +119,7 @@ class Plan:
         them were leaped. Deterministic: the pilot uses the run's seed and the first cells' streams."""
         if self.method == "auto":
             pilot = Plan(self.model, self.time, self.record, "tau", self.seed, self.condition, self.parameters,
-                         self.schedule, self.tau)
+                         self.schedule, self.tau, self.variability)
             work = pilot.block(0, AUTO_PILOT_CELLS, threads=threads).work.sum(axis=0)
             events = work[:3].sum() / AUTO_PILOT_CELLS
             self.method = "tau" if events > AUTO_MIN_EVENTS and work[1] > 0.5 * work[:3].sum() else "ssa"
@@ -122,12 +128,10 @@ class Plan:
     # ------------------------------------------------------------------ simulation
     def block(self, first_cell: int, n: int, threads: int | None = None) -> Block:
         self.resolve_method(threads)
-        p = np.ascontiguousarray(np.broadcast_to(self.parameters, (n, self.parameters.size)))
-        x0 = np.ascontiguousarray(np.broadcast_to(self.model.initial_state(self.parameters),
-                                                  (n, len(self.model.species))))
+        p, x0, drawn = self.cells(first_cell, n)
         rec = self.model.species_index(self.record)
         if self.method == "ode":
-            return self._ode_block(first_cell, x0, p, rec)
+            return self._ode_block(first_cell, x0, p, rec, drawn)
         rng = seed_streams(np.uint64(self.seed), np.uint64(self.condition), first_cell, n)
         out = np.zeros((n, self.time.size, rec.size), dtype=np.int32)
         status = np.zeros(n, dtype=np.int64)
@@ -144,13 +148,46 @@ class Plan:
                 self.model.module.ssa_block(x0, p, self.schedule.times, self.schedule.values, self.time, rec,
                                             rng, out, status, detail, events)
         self._check(status, detail, first_cell)
-        return Block(first_cell, out, events, work)
+        return Block(first_cell, out, events, work, drawn)
 
-    def _ode_block(self, first_cell: int, x0: np.ndarray, p: np.ndarray, rec: np.ndarray) -> Block:
-        traj = _ode.integrate(self.model.module.rates, self.model.change, x0[0], p[0], self.schedule.times,
-                              self.schedule.values, self.time)
-        out = np.ascontiguousarray(np.broadcast_to(traj[:, rec], (x0.shape[0], self.time.size, rec.size)))
-        return Block(first_cell, out, np.zeros(x0.shape[0], dtype=np.int64))
+    def cells(self, first_cell: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-cell parameter vectors (n, P+2), initial states (n, S) and drawn values (n, V)."""
+        m = self.model
+        p = np.repeat(self.parameters[None, :], n, axis=0)
+        x0 = np.repeat(m.initial_state(self.parameters)[None, :], n, axis=0)
+        if self.variability is None:
+            return p, x0, np.zeros((n, 0))
+        names = self.variability.names
+        drawn = self.variability.draw(self.seed, self.condition, first_cell, n)
+        pidx = {q: i for i, q in enumerate(m.parameters)}
+        sidx = {q: i for i, q in enumerate(m.species)}
+        varied = [pidx[q] for q in names if q in pidx]
+        for v, name in enumerate(names):
+            if name in pidx:
+                p[:, pidx[name]] = drawn[:, v]
+        if set(names) & set().union(*(s.initial.symbols for s in m.network.species.values())):
+            x0 = np.array([m.initial_state(row) for row in p]) if varied else x0
+        for v, name in enumerate(names):
+            if name in sidx:
+                x0[:, sidx[name]] = np.floor(drawn[:, v] + 0.5)
+        if CELL_SIZE in names:
+            size = drawn[:, names.index(CELL_SIZE)]
+            if (size <= 0).any():
+                raise ModelError("variability.cell_size: drawn a cell size <= 0; use a distribution on (0, inf)")
+            p[:, -2], p[:, -1] = size, 1.0 / size
+            x0 = np.floor(x0 * size[:, None] + 0.5).astype(np.int64)
+        return p, x0, drawn
+
+    def _ode_block(self, first_cell: int, x0: np.ndarray, p: np.ndarray, rec: np.ndarray,
+                   drawn: np.ndarray) -> Block:
+        n = x0.shape[0]
+        out = np.empty((n, self.time.size, rec.size))
+        for c in range(n if drawn.shape[1] else 1):  # identical cells need one integration
+            out[c] = _ode.integrate(self.model.module.rates, self.model.change, x0[c], p[c], self.schedule.times,
+                                    self.schedule.values, self.time)[:, rec]
+        if not drawn.shape[1]:
+            out[1:] = out[0]
+        return Block(first_cell, out, np.zeros(n, dtype=np.int64), None, drawn)
 
     def _check(self, status: np.ndarray, detail: np.ndarray, first_cell: int) -> None:
         bad = np.flatnonzero(status != _ssa.OK)

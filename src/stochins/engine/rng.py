@@ -188,10 +188,32 @@ def binomial(s, n, p):
             return int(k)
 
 
+@njit(cache=True)
+def gamma(s, shape):
+    """Gamma(shape, 1) by Marsaglia & Tsang (2000); shape < 1 via the boost U**(1/shape)."""
+    if shape <= 0.0:
+        return 0.0
+    boost = 1.0
+    if shape < 1.0:
+        boost = uniform(s) ** (1.0 / shape)
+        shape += 1.0
+    d = shape - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * d)
+    while True:
+        z = normal(s)
+        v = 1.0 + c * z
+        if v <= 0.0:
+            continue
+        v = v * v * v
+        u = uniform(s)
+        if u < 1.0 - 0.0331 * z ** 4 or math.log(u) < 0.5 * z * z + d * (1.0 - v + math.log(v)):
+            return d * v * boost
+
+
 # Vectorised entry points for tests and Python callers (one stream, many draws).
 @njit(cache=True)
 def draw(state, kind, n, a=0.0, b=0.0):
-    """``n`` draws of one kind ('uniform', 'exponential', 'normal', 'poisson', 'binomial')."""
+    """``n`` draws of one kind ('uniform', 'exponential', 'normal', 'poisson', 'binomial', 'gamma')."""
     out = np.empty(n)
     for i in range(n):
         if kind == "uniform":
@@ -202,6 +224,8 @@ def draw(state, kind, n, a=0.0, b=0.0):
             out[i] = normal(state)
         elif kind == "poisson":
             out[i] = poisson(state, a)
+        elif kind == "gamma":
+            out[i] = gamma(state, a)
         else:
             out[i] = binomial(state, int(a), b)
     return out
