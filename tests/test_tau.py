@@ -131,3 +131,25 @@ def test_auto_chooses_by_expected_work(model_from_text):
 def test_bad_options_are_rejected(options, match):
     with pytest.raises(stochins.ModelError, match=match):
         stochins.simulate("sedaghat2002", cells=1, t_end=1.0, samples=2, method="tau", tau=options)
+
+
+def test_insulin_model_matches_the_exact_ssa_at_scale_01():
+    # Reference: the exact SSA's mean and SD from 3,000 cells (tests/data/make_ssa_reference.py).
+    # 2,000 leaped cells: the sampling error of the mean difference is < 0.5 % and of the SD ratio
+    # ~2 %, well inside the bounds (means within 2 %, SDs within 10 % at every recorded time).
+    path = DSMTS.parent / "sedaghat2002" / "ssa_scale0.1_pulse.csv"
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
+    header = lines[0].split(",")
+    ref = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+    col = {h: ref[:, i] for i, h in enumerate(header)}
+    species = ["IRS1_pY", "PIP3", "Akt_active", "GLUT4_surface"]
+    res = stochins.simulate("sedaghat2002", cells=2000, t_end=25.0, samples=26, seed=61, method="tau",
+                            inputs={"insulin": [[0.0, 100.0], [15.0, 0.0]]}, model_parameters={"scale": 0.1},
+                            record=species)
+    np.testing.assert_allclose(res.time, col["time"])
+    for name in species:
+        x = res[name][:, 1:].astype(float)
+        mean, sd = col[f"{name}_mean"][1:], col[f"{name}_sd"][1:]
+        assert np.abs(x.mean(0) / mean - 1).max() < 0.02, name
+        assert np.abs(x.std(0, ddof=1) / sd - 1).max() < 0.10, name
+    assert res.work[:, LEAPED].sum() > 0.5 * res.events.sum()
