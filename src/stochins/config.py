@@ -190,6 +190,8 @@ def _short_names(keys: list[str]) -> dict[str, str]:
 
 
 def _fmt(v: Any) -> str:
+    if isinstance(v, dict):  # e.g. a swept model_parameters scenario
+        return "+".join(f"{k}={_fmt(x)}" for k, x in v.items()) or "default"
     text = repr(v) if isinstance(v, float) else str(v)
     return text[:-2] if text.endswith(".0") else text
 

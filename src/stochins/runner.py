@@ -30,23 +30,28 @@ class Prepared:
     def __init__(self, config: RunConfig, source: str):
         self.config = config
         self.source = source
-        try:
-            self.model = load_model(config.model_reference())
-        except ModelError as exc:
-            raise ConfigError(f"model: {exc}") from None
         self.conditions = expand_conditions(config, source)
+        models = {}
         self.plans: list[Plan] = []
         for cond in self.conditions:
             c = cond.config
-            check_against_model(c, self.model)
+            ref = c.model_reference()
+            if ref not in models:  # a sweep may compare models (e.g. with and without feedback)
+                try:
+                    models[ref] = load_model(ref)
+                except ModelError as exc:
+                    raise ConfigError(f"{source}: model: {exc}") from None
+            model = models[ref]
+            check_against_model(c, model)
             try:
-                self.plans.append(Plan.create(self.model, t_end=c.time.end, samples=c.time.samples,
+                self.plans.append(Plan.create(model, t_end=c.time.end, samples=c.time.samples,
                                               t_start=c.time.start, method=c.method, seed=config.seed or 0,
                                               inputs=c.inputs, record=c.record,
                                               model_parameters=c.model_parameters, tau=c.tau,
                                               variability=c.variability))
             except ModelError as exc:
                 raise ConfigError(f"{source} (condition {cond.name}): {exc}") from None
+        self.model = self.plans[0].model
 
     def block_size(self) -> int:
         if self.config.block_size:
@@ -92,7 +97,7 @@ def run(path_or_config: str | Path | RunConfig, *, output: str | Path | None = N
         plan.seed = config.seed
         plan.resolve_method(config.threads)
     specs = [ConditionSpec(cond.name, cond.index, {**cond.settings, "condition_key": str(plan.condition),
-                                                   "method": plan.method},
+                                                   "method": plan.method, "model": plan.model.network.name},
                            config.cells, plan.time, list(plan.record),
                            list(plan.variability.names) if plan.variability else [],
                            np.float64 if plan.method == "ode" else np.int32, _kept(config))
