@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cells", type=int, help="number of cells per condition (overrides the run file)")
     p.add_argument("--seed", type=int, help="random seed (overrides the run file)")
     p.add_argument("--threads", type=int, help="numba threads (results do not depend on it)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the blocks on a Dask cluster: a scheduler address, or local[:N] for N local workers")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run's output file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -62,7 +64,7 @@ def _run(args) -> int:
     try:
         out = run(args.runfile, output=args.output, resume=args.resume, overwrite=args.overwrite,
                   progress=False if args.quiet else None, log=log, cells=args.cells, seed=args.seed,
-                  threads=args.threads)
+                  threads=args.threads, scheduler=args.scheduler)
     except (ConfigError, ResultsError) as exc:
         return _fail(exc, 2)
     except SimulationError as exc:

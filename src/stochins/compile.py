@@ -56,7 +56,13 @@ class CompiledModel:
     code_hash: str
     model_hash: str
     source_path: Path
+    source: str = field(default="", repr=False)  # the generated module's text
     _module: ModuleType | None = field(default=None, repr=False)
+
+    def __getstate__(self) -> dict:
+        """Pickled for Dask workers without the imported module; a worker re-creates it from the
+        source (on its own disk, under the same content hash) and loads numba's cache from there."""
+        return {**self.__dict__, "_module": None}
 
     # ------------------------------------------------------------------ values in canonical order
     @property
@@ -118,6 +124,8 @@ class CompiledModel:
     def module(self) -> ModuleType:
         """The generated numba module (imported on first use; compiled lazily per kernel)."""
         if self._module is None:
+            if not self.source_path.exists():
+                self.source_path = _write_generated(self.source, self.code_hash)
             self._module = _import_generated(self.source_path)
         return self._module
 
@@ -164,7 +172,7 @@ def compile_network(network: Network) -> CompiledModel:
     model_hash = hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
     path = _write_generated(source, code_hash)
     return CompiledModel(network, species, parameters, inputs, reactions, reactant_m, change_m, depends,
-                         [sorted(r) for r in reads], code_hash, model_hash, path)
+                         [sorted(r) for r in reads], code_hash, model_hash, path, source)
 
 
 # ---------------------------------------------------------------------- code generation
