@@ -1,4 +1,4 @@
-"""The ``stochins`` command line: run | validate | info | models.
+"""The ``stochins`` command line: run | validate | info | summarize | plot | models.
 
 Bad input (run file, model, arguments) exits with status 2 and one line on stderr, never a
 traceback; a simulation failure exits 1; Ctrl-C exits 130 leaving a resumable file.
@@ -7,6 +7,7 @@ traceback; a simulation failure exits 1; Ctrl-C exits 130 leaving a resumable fi
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -45,6 +46,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("results")
 
     sub.add_parser("models", help="list the built-in models", description="List the built-in models.")
+
+    p = sub.add_parser("summarize", help="population statistics (and EC50s) of a results file",
+                       description="Print mean, SD, CV, Fano factor and 5/50/95 % quantiles across cells per "
+                                   "condition, species and time, from the stored summaries.")
+    p.add_argument("results")
+    p.add_argument("--times", help="comma-separated times in min (default: the last recorded time)")
+    p.add_argument("--species", help="comma-separated species (default: all recorded)")
+    p.add_argument("--dose-response", action="store_true",
+                   help="for a sweep over inputs.<name>.dose: EC50 and Hill coefficient per species and time")
+
+    p = sub.add_parser("plot", help="plot time courses (or a dose-response) of a results file",
+                       description="Plot, per species, the mean, ±SD band, 5-95 % band and a few single cells "
+                                   "over time for each condition (or, with --dose-response, the dose-response).")
+    p.add_argument("results")
+    p.add_argument("-o", "--output", required=True, help="figure file (.png, .pdf, .svg)")
+    p.add_argument("--species", help="comma-separated species (default: all recorded)")
+    p.add_argument("--conditions", help="comma-separated condition names (default: all)")
+    p.add_argument("--cells", type=int, help="single-cell trajectories drawn per condition "
+                   "(default: 5, fewer with many conditions)")
+    p.add_argument("--dose-response", action="store_true", help="plot response against dose instead of time")
+    p.add_argument("--times", help="with --dose-response: comma-separated times in min (default: the last)")
 
     args = parser.parse_args(argv)
     try:
@@ -113,6 +135,94 @@ def _info(args) -> int:
     return 0
 
 
+def _summarize(args) -> int:
+    from .analysis import AnalysisError, dose_keys, dose_response, ec50, format_table, summary_table, time_index
+    from .io.hdf5 import ResultsError, open_results
+
+    try:
+        r = open_results(args.results)
+        species = _csv(args.species)
+        times = _times(args.times)
+        if times is None:  # one readable table by default; every time would be conditions x species x samples rows
+            times = [float(r[r.conditions[0]].time[-1])]
+        rows = summary_table(r, times=times, species=species)
+        keys = dose_keys(r) if args.dose_response else []
+        if args.dose_response and not keys:
+            raise AnalysisError(f"{r.path}: not a dose sweep (no inputs.<name>.dose varies across conditions)")
+        grid = r[r.conditions[0]].time
+        recorded = list(dict.fromkeys(float(grid[time_index(grid, t)]) for t in times))  # 15 and 14.8 -> once
+        fits = []
+        for key in keys:
+            for sp in species or r[r.conditions[0]].species:
+                for t in recorded:
+                    dr = dose_response(r, sp, t, dose_key=key)
+                    try:
+                        fit = ec50(dr.doses, dr.response)
+                        fits.append((key, sp, dr.time, f"{fit.ec50:.4g}", f"{fit.hill:.3g}" if fit.method == "hill"
+                                     else "-", fit.method, f"{fit.baseline:.4g}", f"{fit.top:.4g}"))
+                    except AnalysisError as exc:
+                        fits.append((key, sp, dr.time, "-", "-", str(exc), "-", "-"))
+    except (ResultsError, AnalysisError) as exc:
+        return _fail(exc, 2)
+    print(f"{r.path}: {len(r.conditions)} condition(s){'' if r.complete else ' (INCOMPLETE run)'}; "
+          f"statistics across cells (molecules per cell)")
+    print(format_table(rows))
+    if fits:
+        print()
+        print("EC50 (response normalised between the lowest dose's and the maximal response; Hill fit in log dose)")
+        head = ("dose", "species", "t (min)", "EC50 (nM)" if keys == ["inputs.insulin.dose"] else "EC50", "hill n",
+                "method", "baseline", "max")
+        body = [(k, sp, f"{t:g}", e, n, m, b, top) for k, sp, t, e, n, m, b, top in fits]
+        width = [max(len(x) for x in col) for col in zip(head, *body)]
+        for line in [head, ["-" * w for w in width]] + body:
+            print("  ".join(c.ljust(w) for c, w in zip(line, width)).rstrip())
+    return 0
+
+
+def _plot(args) -> int:
+    from .analysis import AnalysisError
+    from .io.hdf5 import ResultsError, open_results
+
+    try:
+        r = open_results(args.results)
+        species, conditions = _csv(args.species), _csv(args.conditions)
+        if args.cells is not None and args.cells < 0:
+            raise AnalysisError(f"--cells must be >= 0 (got {args.cells})")
+        try:
+            from .analysis import plots
+        except ImportError:
+            raise AnalysisError("plotting needs matplotlib: pip install 'stochins[plot]'") from None
+        if args.dose_response:
+            out = plots.plot_dose_response(r, args.output, species=species, times=_times(args.times),
+                                           conditions=conditions)
+        else:
+            out = plots.plot_results(r, args.output, species=species, conditions=conditions, cells=args.cells)
+    except (ResultsError, AnalysisError) as exc:
+        return _fail(exc, 2)
+    except OSError as exc:  # e.g. the figure's directory is not writable
+        return _fail(exc, 2)
+    print(out)
+    return 0
+
+
+def _csv(text: str | None) -> list[str] | None:
+    return None if text is None else [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _times(text: str | None) -> list[float] | None:
+    from .analysis import AnalysisError
+
+    if text is None:
+        return None
+    try:
+        times = [float(x) for x in _csv(text)]
+    except ValueError:
+        times = []
+    if not times or not all(map(math.isfinite, times)):
+        raise AnalysisError(f"--times expects comma-separated numbers of minutes (got {text!r})")
+    return times
+
+
 def _models(args) -> int:
     from .api import builtin_models
 
@@ -126,7 +236,8 @@ def _fail(exc: Exception, status: int) -> int:
     return status
 
 
-_VERBS = {"run": _run, "validate": _validate, "info": _info, "models": _models}
+_VERBS = {"run": _run, "validate": _validate, "info": _info, "summarize": _summarize, "plot": _plot,
+          "models": _models}
 
 if __name__ == "__main__":
     sys.exit(main())

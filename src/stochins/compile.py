@@ -9,6 +9,7 @@ from its own text, so numba's on-disk cache makes a second process start without
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import json
@@ -57,6 +58,7 @@ class CompiledModel:
     model_hash: str
     source_path: Path
     source: str = field(default="", repr=False)  # the generated module's text
+    n_derived: int = 0  # hoisted per-cell constants stored after the parameters and the cell size
     _module: ModuleType | None = field(default=None, repr=False)
 
     def __getstate__(self) -> dict:
@@ -71,7 +73,8 @@ class CompiledModel:
         return list(self.network.species)
 
     def parameter_vector(self, overrides: Mapping[str, float] | None = None) -> np.ndarray:
-        """Parameter values in canonical order, followed by the cell size Ω = 1 and 1/Ω."""
+        """Parameter values in canonical order, then the cell size Ω = 1, 1/Ω and room for the
+        derived constants (filled per cell by ``module.derive``)."""
         values = dict(self.network.parameters)
         for name, value in (overrides or {}).items():
             if name not in values:
@@ -80,7 +83,8 @@ class CompiledModel:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ModelError(f"model_parameters.{name}: expected a finite number, got {value!r}")
             values[name] = float(value)
-        return np.array([values[n] for n in self.parameters] + [1.0, 1.0], dtype=np.float64)
+        return np.array([values[n] for n in self.parameters] + [1.0, 1.0] + [0.0] * self.n_derived,
+                        dtype=np.float64)
 
     def initial_state(self, parameter_vector: np.ndarray) -> np.ndarray:
         counts = self.network.initial_counts(dict(zip(self.parameters, parameter_vector.tolist())))
@@ -152,14 +156,21 @@ def compile_network(network: Network) -> CompiledModel:
     depends = [[k for k in range(M) if reads[k] & set(np.flatnonzero(change_m[j]).tolist())]
                for j in range(M)]
 
+    hoist = _Hoist(set(species) | set(inputs))
+    trees = {det: [hoist(_propensity_tree(network, network.reactions[n], det)) for n in reactions]
+             for det in (False, True)}
+    P = len(parameters)
     names = {**{s: f"x[{i}]" for i, s in enumerate(species)},
              **{q: f"p[{i}]" for i, q in enumerate(parameters)},
-             **{q: f"u[{i}]" for i, q in enumerate(inputs)}}
-    stochastic = [_propensity_source(network, network.reactions[n], names, False, len(parameters)) for n in reactions]
-    deterministic = [_propensity_source(network, network.reactions[n], names, True, len(parameters)) for n in reactions]
+             **{q: f"u[{i}]" for i, q in enumerate(inputs)},
+             _SIZE: f"p[{P}]", _INV: f"p[{P + 1}]",
+             **{f"__d{k}": f"p[{P + 2 + k}]" for k in range(len(hoist.derived))}}
+    stochastic = [f"float({_render(t, names)})" for t in trees[False]]
+    deterministic = [f"float({_render(t, names)})" for t in trees[True]]
+    derived = [_render(t, names) for t in hoist.derived.values()]
     guarded = {sidx[s] for n in reactions if network.reactions[n].propensity is not None
                for s, _ in network.reactions[n].reactants if not network.species[s].constant}
-    model_code = _generate(stochastic, deterministic, change_m, depends, guarded, S, M)
+    model_code = _generate(stochastic, deterministic, derived, P, change_m, depends, guarded, S, M)
     source = _HEADER + model_code + "\n\n" + kernel_source() + "\n"
     code_hash = hashlib.sha256((source + numba.__version__ + __version__).encode()).hexdigest()
 
@@ -172,7 +183,7 @@ def compile_network(network: Network) -> CompiledModel:
     model_hash = hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
     path = _write_generated(source, code_hash)
     return CompiledModel(network, species, parameters, inputs, reactions, reactant_m, change_m, depends,
-                         [sorted(r) for r in reads], code_hash, model_hash, path, source)
+                         [sorted(r) for r in reads], code_hash, model_hash, path, source, len(derived))
 
 
 # ---------------------------------------------------------------------- code generation
@@ -198,38 +209,139 @@ def _propensity_symbols(network: Network, r: Reaction) -> set[str]:
     return set(network.rate_expr(r).symbols) | {s for s, _ in r.reactants}
 
 
-def _propensity_source(network: Network, r: Reaction, names: Mapping[str, str], deterministic: bool,
-                       n_params: int) -> str:
-    """Mass action uses the stochastic combinatorial factor C(x, n); the deterministic limit x**n/n!.
+_SIZE, _INV = "__size__", "__inv__"  # the cell size and its inverse, per-cell values after the parameters
 
-    Cell size Ω (``p[P]``, with 1/Ω in ``p[P+1]``): expressions read species as x/Ω, a full
-    propensity is multiplied by Ω and mass action of order n by Ω^(1-n). For Ω = 1 every factor
-    is an exact multiplication by 1.0, so results do not change when no cell size is drawn.
+
+def _propensity_tree(network: Network, r: Reaction, deterministic: bool) -> ast.expr:
+    """A propensity as one expression tree over symbol names.
+
+    Mass action uses the stochastic combinatorial factor C(x, n); the deterministic limit x**n/n!.
+    Cell size Ω: expressions read species as x/Ω, a full propensity is multiplied by Ω and mass action
+    of order n by Ω^(1-n) (see variability.py); for Ω = 1 the results do not depend on it.
     """
-    size, inv = f"p[{n_params}]", f"p[{n_params + 1}]"
-
-    def name_of(sym: str) -> str:
-        return f"({names[sym]} * {inv})" if names[sym].startswith("x[") else names[sym]
+    def scaled(expr) -> ast.expr:
+        return _ScaleSpecies(set(network.species)).visit(ast.parse(ast.unparse(expr.tree), mode="eval")).body
 
     if r.propensity is not None:
-        return f"float({size} * ({network.propensity_expr(r).source(name_of)}))"
+        return _product([ast.Name(_SIZE), scaled(network.propensity_expr(r))])
     order = sum(n for _, n in r.reactants)
-    terms = [f"({network.rate_expr(r).source(name_of)})"]
-    terms += {0: [size], 1: []}.get(order, [inv] * (order - 1))
-    for s, n in r.reactants:
-        x = names[s]
+    factors = [scaled(network.rate_expr(r))]
+    factors += {0: [ast.Name(_SIZE)], 1: []}.get(order, [ast.Name(_INV)] * (order - 1))
+    for sp, n in r.reactants:
         if deterministic:
-            terms.append(x if n == 1 else f"{x} ** {n}")
+            factors.append(ast.Name(sp) if n == 1 else ast.BinOp(ast.Name(sp), ast.Pow(), ast.Constant(n)))
         else:
-            terms.extend([x] + [f"({x} - {k})" for k in range(1, n)])
+            factors += [ast.Name(sp)] + [ast.BinOp(ast.Name(sp), ast.Sub(), ast.Constant(k)) for k in range(1, n)]
         if n > 1:
-            terms.append(f"{1.0 / math.factorial(n)!r}")
-    return "float(" + " * ".join(terms) + ")"
+            factors.append(ast.Constant(1.0 / math.factorial(n)))
+    return _product(factors)
 
 
-def _generate(stochastic, deterministic, change, depends, guarded, n_species, n_reactions) -> str:
+def _product(factors: list[ast.expr]) -> ast.expr:
+    out = factors[0]
+    for f in factors[1:]:
+        out = ast.BinOp(out, ast.Mult(), f)
+    return out
+
+
+class _ScaleSpecies(ast.NodeTransformer):
+    def __init__(self, species: set[str]):
+        self.species = species
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        node.args = [self.visit(a) for a in node.args]
+        return node
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id in self.species:
+            return ast.BinOp(ast.Name(node.id), ast.Mult(), ast.Name(_INV))
+        return node
+
+
+class _Hoist:
+    """Move the parts of propensities that depend on parameters only out of the event loop.
+
+    Products are flattened and their parameter-only factors (divisions become reciprocals) folded
+    into one derived per-cell constant, as is any other parameter-only subexpression; the derived
+    values are computed once per cell by the generated ``derive``. The kernels then do a few
+    multiplications where the model text has divisions and sums of constants.
+    """
+
+    def __init__(self, variable: set[str]):
+        self.variable = variable  # species and inputs: they change during a simulation
+        self.derived: dict[str, ast.expr] = {}
+
+    def __call__(self, node: ast.expr) -> ast.expr:
+        if self._constant(node):
+            return node if isinstance(node, (ast.Name, ast.Constant)) else self._ref(node)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div)):
+            factors = self._factors(node, 1)
+            const = [(f, e) for f, e in factors if self._constant(f)]
+            var = [(self(f), e) for f, e in factors if not self._constant(f)]
+            terms = []
+            if const:
+                folded = self._fold(const)
+                terms.append(folded if isinstance(folded, (ast.Name, ast.Constant)) else self._ref(folded))
+            num = [f for f, e in var if e > 0]
+            den = [f for f, e in var if e < 0]
+            out = _product(terms + num) if terms + num else ast.Constant(1.0)
+            return ast.BinOp(out, ast.Div(), _product(den)) if den else out
+        if isinstance(node, ast.Call):
+            node.args = [self(a) for a in node.args]
+            return node
+        for field, value in ast.iter_fields(node):
+            if isinstance(value, ast.expr):
+                setattr(node, field, self(value))
+            elif isinstance(value, list):
+                setattr(node, field, [self(v) if isinstance(v, ast.expr) else v for v in value])
+        return node
+
+    def _factors(self, node: ast.expr, sign: int) -> list[tuple[ast.expr, int]]:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+            return self._factors(node.left, sign) + self._factors(node.right, sign)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            return self._factors(node.left, sign) + self._factors(node.right, -sign)
+        return [(node, sign)]
+
+    @staticmethod
+    def _fold(const: list[tuple[ast.expr, int]]) -> ast.expr:
+        num = [f for f, e in const if e > 0] or [ast.Constant(1.0)]
+        den = [f for f, e in const if e < 0]
+        return ast.BinOp(_product(num), ast.Div(), _product(den)) if den else _product(num)
+
+    def _constant(self, node: ast.expr) -> bool:
+        calls = {id(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
+        return not any(isinstance(n, ast.Name) and id(n) not in calls and n.id in self.variable
+                       for n in ast.walk(node))
+
+    def _ref(self, node: ast.expr) -> ast.Name:
+        key = ast.unparse(node)
+        if key not in self.derived:
+            self.derived[key] = node
+        return ast.Name(f"__d{list(self.derived).index(key)}")
+
+
+def _render(node: ast.expr, names: Mapping[str, str]) -> str:
+    class Rename(ast.NodeTransformer):
+        def visit_Call(self, call: ast.Call) -> ast.AST:
+            call.args = [self.visit(a) for a in call.args]
+            return call
+
+        def visit_Name(self, name: ast.Name) -> ast.AST:
+            return ast.parse(names[name.id], mode="eval").body if name.id in names else name
+
+    tree = Rename().visit(ast.parse(ast.unparse(node), mode="eval"))
+    return ast.unparse(tree.body)
+
+
+def _generate(stochastic, deterministic, derived, n_params, change, depends, guarded, n_species,
+              n_reactions) -> str:
     out = [f"N_SPECIES = {n_species}", f"n_reactions_of_model = {n_reactions}", "", "",
-           "@kernel()", "def propensities(x, p, u, a):"]
+           "@kernel()", "def derive(p):",
+           '    """Per-cell constants hoisted out of the propensities (see compile._Hoist)."""',
+           "    for c in range(p.shape[0]):"]
+    out += [f"        p[c, {n_params + 2 + k}] = {src.replace('p[', 'p[c, ')}" for k, src in enumerate(derived)]
+    out += ["        pass", "", "", "@kernel()", "def propensities(x, p, u, a):"]
     out += [f"    a[{j}] = {src}" for j, src in enumerate(stochastic)] or ["    pass"]
     out += ["", "", "@kernel()", "def rates(x, p, u, r):",
             '    """Deterministic-limit reaction rates for the ODE engine (x is float)."""']

@@ -113,6 +113,8 @@ def _protocol(spec: dict, where: str) -> list[tuple[float, float]]:
         if not _is_number(v) or not math.isfinite(v):
             raise ModelError(f"{where}.{key}: expected a finite number, got {v!r}")
     g = {k: float(v) for k, v in spec.items()}
+    for key in [k for k in ("value", "dose", "baseline", "from", "to") if g.get(k, 0.0) < 0]:
+        raise ModelError(f"{where}.{key}: input values must be non-negative, got {g[key]!r}")
     base = g.get("baseline", 0.0)
     if kind == "constant":
         return [(-math.inf, g["value"])]

@@ -156,6 +156,7 @@ class Plan:
         p = np.repeat(self.parameters[None, :], n, axis=0)
         x0 = np.repeat(m.initial_state(self.parameters)[None, :], n, axis=0)
         if self.variability is None:
+            m.module.derive(p)
             return p, x0, np.zeros((n, 0))
         names = self.variability.names
         drawn = self.variability.draw(self.seed, self.condition, first_cell, n)
@@ -174,8 +175,10 @@ class Plan:
             size = drawn[:, names.index(CELL_SIZE)]
             if (size <= 0).any():
                 raise ModelError("variability.cell_size: drawn a cell size <= 0; use a distribution on (0, inf)")
-            p[:, -2], p[:, -1] = size, 1.0 / size
+            k = len(m.parameters)
+            p[:, k], p[:, k + 1] = size, 1.0 / size
             x0 = np.floor(x0 * size[:, None] + 0.5).astype(np.int64)
+        m.module.derive(p)
         return p, x0, drawn
 
     def _ode_block(self, first_cell: int, x0: np.ndarray, p: np.ndarray, rec: np.ndarray,

@@ -1,0 +1,25 @@
+"""Analysis of results files: population summaries, dose-response (EC50), plots.
+
+Everything here reads the stored per-condition summaries (``mean``, ``std``, ``quantiles``)
+rather than the trajectories, so it stays fast on files with millions of cells; only the plots
+read a handful of single-cell trajectories, by slicing. Plotting needs matplotlib (the ``plot``
+extra) and is imported lazily.
+"""
+
+from __future__ import annotations
+
+from ._common import AnalysisError, time_index
+from .dose_response import DoseResponse, EC50Fit, dose_keys, dose_response, ec50, hill
+from .summary import SummaryRow, cv, fano, format_table, summary_table
+
+__all__ = ["AnalysisError", "time_index", "SummaryRow", "summary_table", "format_table", "cv", "fano",
+           "DoseResponse", "EC50Fit", "dose_response", "dose_keys", "ec50", "hill", "plot_results",
+           "plot_dose_response"]
+
+
+def __getattr__(name: str):  # matplotlib only when a plot is asked for
+    if name in ("plot_results", "plot_dose_response"):
+        from . import plots
+
+        return getattr(plots, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
