@@ -18,9 +18,6 @@ from .simulation import Plan
 
 ModelLike = Union[str, os.PathLike, Network, CompiledModel]
 
-#: cap on the memory of one block of recorded trajectories (bytes); blocks bound memory, not cells
-BLOCK_BYTES = 64 * 2**20
-
 
 @dataclass
 class Result:
@@ -101,7 +98,7 @@ def simulate(model: ModelLike, cells: int = 1000, t_end: float = 60.0, samples: 
                        inputs=inputs, record=record, model_parameters=model_parameters, tau=tau,
                        variability=variability)
     if block_size is None:
-        block_size = max(1, BLOCK_BYTES // (plan.time.size * len(plan.record) * 8))
+        block_size = plan.default_block_size(cells)
     elif isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
         raise ModelError(f"block_size: expected a positive integer, got {block_size!r}")
     plan.resolve_method(threads)

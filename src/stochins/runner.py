@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from .api import BLOCK_BYTES, load_model
+from .api import load_model
 from .config import ConfigError, RunConfig, check_against_model, expand_conditions, load_run_config
 from .executors.local import LocalExecutor
 from .expressions import ModelError
@@ -54,10 +54,7 @@ class Prepared:
         self.model = self.plans[0].model
 
     def block_size(self) -> int:
-        if self.config.block_size:
-            return self.config.block_size
-        plan = self.plans[0]
-        return int(max(1, min(self.config.cells, BLOCK_BYTES // (plan.time.size * len(plan.record) * 8))))
+        return self.config.block_size or min(plan.default_block_size(self.config.cells) for plan in self.plans)
 
 
 def prepare(path_or_config: str | Path | RunConfig, **overrides) -> Prepared:

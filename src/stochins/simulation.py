@@ -28,6 +28,10 @@ METHODS = ("ssa", "tau", "auto", "ode")
 #: method "auto" leaps when a pilot predicts more events per cell than this and most of them leaped
 AUTO_MIN_EVENTS = 100_000
 AUTO_PILOT_CELLS = 2
+#: default blocks: at most this many bytes of working memory, and at most BLOCK_CELLS cells so that
+#: progress, Ctrl-C and --resume act at a fine grain (results never depend on the block size)
+BLOCK_BYTES = 64 * 2**20
+BLOCK_CELLS = 1024
 #: tau-leaping options (see engine/tau.py), in the kernel's option-vector order
 TAU_DEFAULTS = {"epsilon": 0.03, "n_critical": 10, "ssa_steps": 100, "ssa_factor": 10.0, "exact_below": 100,
                 "exact_firings": 3.0}
@@ -112,6 +116,13 @@ class Plan:
                                    dict(zip(model.species, model.initial_state(params).tolist())))
         return cls(model, np.linspace(t_start, t_end, samples), record, method, int(seed), condition,
                    params, schedule, tau_options(tau), spread)
+
+    def default_block_size(self, cells: int) -> int:
+        """Cells per block: bounded by working memory (output, state, parameters, streams) and BLOCK_CELLS."""
+        itemsize = 8 if self.method == "ode" else 4
+        per_cell = (self.time.size * len(self.record) * itemsize + 16 * len(self.model.species)
+                    + 8 * self.parameters.size + 128)
+        return int(max(1, min(cells, BLOCK_CELLS, BLOCK_BYTES // per_cell)))
 
     def resolve_method(self, threads: int | None = None) -> str:
         """``auto`` becomes ssa or tau: a pilot of two cells by tau-leaping over the whole time span

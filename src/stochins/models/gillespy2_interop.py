@@ -96,7 +96,15 @@ class _Unsupported(Exception):
 
 
 class _ToPlain(ast.NodeTransformer):
-    """stochins expression tree -> plain-Python tree that gillespy2's parsers handle."""
+    """stochins expression tree -> plain-Python tree that gillespy2's parsers handle.
+
+    With ``integer_comparisons``, ``a if L > R else b`` (also >=, <, <=) becomes
+    ``b + (a - b) * min(max(L - R, 0), 1)``, which is exact when L and R are whole numbers (counts
+    and integer thresholds); the caller vouches for that.
+    """
+
+    def __init__(self, integer_comparisons: bool = False):
+        self.integer_comparisons = integer_comparisons
 
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
         return ast.Constant(float(node.value))
@@ -110,7 +118,19 @@ class _ToPlain(ast.NodeTransformer):
         raise _Unsupported("'not' (a logical operator)")
 
     def visit_IfExp(self, node: ast.IfExp) -> ast.AST:
-        raise _Unsupported("a conditional ('a if c else b', e.g. from piecewise)")
+        test = node.test
+        if not (self.integer_comparisons and isinstance(test, ast.Compare) and len(test.ops) == 1
+                and isinstance(test.ops[0], (ast.Gt, ast.GtE, ast.Lt, ast.LtE))):
+            raise _Unsupported("a conditional ('a if c else b', e.g. from piecewise)")
+        left, right = self.visit(test.left), self.visit(test.comparators[0])
+        op = test.ops[0]
+        diff = ast.BinOp(left, ast.Sub(), right) if isinstance(op, (ast.Gt, ast.GtE)) else \
+            ast.BinOp(right, ast.Sub(), left)
+        if isinstance(op, (ast.GtE, ast.LtE)):
+            diff = ast.BinOp(diff, ast.Add(), ast.Constant(1.0))
+        step = _max_min(_max_min(diff, ast.Constant(0.0), True), ast.Constant(1.0), False)
+        a, b = self.visit(node.body), self.visit(node.orelse)
+        return ast.BinOp(b, ast.Add(), ast.BinOp(ast.BinOp(a, ast.Sub(), b), ast.Mult(), step))
 
     def visit_Compare(self, node: ast.Compare) -> ast.AST:
         raise _Unsupported("a comparison")
@@ -176,9 +196,9 @@ class _PromoteIntegers(ast.NodeTransformer):
         return node
 
 
-def _plain_tree(expr, what: str) -> ast.AST:
+def _plain_tree(expr, what: str, integer_comparisons: bool = False) -> ast.AST:
     try:
-        return _ToPlain().visit(copy.deepcopy(expr.tree)).body
+        return _ToPlain(integer_comparisons).visit(copy.deepcopy(expr.tree)).body
     except _Unsupported as exc:
         raise ModelError(f"{what}: gillespy2 cannot express {exc} in {expr.text!r}") from None
 
@@ -204,21 +224,26 @@ def _mass_action(rate: ast.AST, reactants, deterministic: bool) -> ast.AST:
     return out
 
 
-def gillespy2_propensities(network, reaction) -> tuple[str, str]:
+def gillespy2_propensities(network, reaction, integer_comparisons: bool = False) -> tuple[str, str]:
     """(stochastic, deterministic) propensity strings of one stochins reaction, in gillespy2 syntax."""
     what = f"{network.source}: reaction {reaction.name!r}"
     species = set(network.species)
     if reaction.propensity is not None:
-        src = _render(_plain_tree(network.propensity_expr(reaction), what), species)
+        src = _render(_plain_tree(network.propensity_expr(reaction), what, integer_comparisons), species)
         return src, src
-    rate = _plain_tree(network.rate_expr(reaction), what)
+    rate = _plain_tree(network.rate_expr(reaction), what, integer_comparisons)
     return tuple(_render(_mass_action(rate, reaction.reactants, det), species) for det in (False, True))
 
 
 # ---------------------------------------------------------------------------- to gillespy2
 def to_gillespy2(model, inputs: Mapping[str, float] | None = None, model_parameters: Mapping[str, float] | None = None,
-                 t_end: float | None = None, samples: int | None = None):
+                 t_end: float | None = None, samples: int | None = None, integer_comparisons: bool = False):
     """A ``gillespy2.Model`` equivalent to a stochins model (anything :func:`stochins.load_model` takes).
+
+    gillespy2 cannot evaluate conditionals; ``integer_comparisons=True`` rewrites ``a if L > R else b``
+    (and >=, <, <=) into arithmetic that is exact when both sides are whole numbers — e.g. the
+    insulin models' receptor-synthesis switch on a receptor count, when ``k5_threshold * scale``
+    is an integer.
 
     Initial counts are evaluated with ``model_parameters``; inputs become constant parameters
     (``inputs`` overrides their defaults; gillespy2 gets no time-varying schedule). With ``t_end`` and
@@ -261,7 +286,7 @@ def to_gillespy2(model, inputs: Mapping[str, float] | None = None, model_paramet
         gmodel.add_parameter(gparams)
 
     for r in net.reactions.values():
-        stochastic, deterministic = gillespy2_propensities(net, r)
+        stochastic, deterministic = gillespy2_propensities(net, r, integer_comparisons)
         reactants = {s: int(n) for s, n in r.reactants}
         products = {s: int(n) for s, n in r.products}
         for s in net.species:
