@@ -52,7 +52,7 @@ def builtin_models() -> dict[str, str]:
 
 
 def load_model(model: ModelLike) -> CompiledModel:
-    """A built-in name, a model YAML path, a :class:`Network` or an already compiled model."""
+    """A built-in name, a model YAML or SBML (.xml, .sbml) path, a :class:`Network` or a compiled model."""
     if isinstance(model, CompiledModel):
         return model
     if isinstance(model, Network):
@@ -64,10 +64,13 @@ def load_model(model: ModelLike) -> CompiledModel:
                 return compile_network(Network.from_yaml(p))
         if path.suffix.lower() in (".yaml", ".yml"):
             return compile_network(Network.from_yaml(path))
+        if path.suffix.lower() in (".xml", ".sbml"):  # SBML, default import options
+            from .models.sbml import from_sbml
+            return compile_network(from_sbml(path))
         if not path.exists():
             names = ", ".join(builtin_models()) or "none"
             raise ModelError(f"{model}: no such model file and no built-in model of that name (built-ins: {names})")
-        raise ModelError(f"{model}: unsupported model file type {path.suffix!r} (expected .yaml)")
+        raise ModelError(f"{model}: unsupported model file type {path.suffix!r} (expected .yaml, .xml or .sbml)")
     try:  # a gillespy2.Model, without importing gillespy2 unless one is passed
         from .models.gillespy2_interop import from_gillespy2, is_gillespy2_model
     except ImportError:

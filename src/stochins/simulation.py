@@ -34,7 +34,7 @@ BLOCK_BYTES = 64 * 2**20
 BLOCK_CELLS = 1024
 #: tau-leaping options (see engine/tau.py), in the kernel's option-vector order
 TAU_DEFAULTS = {"epsilon": 0.03, "n_critical": 10, "ssa_steps": 100, "ssa_factor": 10.0, "exact_below": 100,
-                "exact_firings": 3.0}
+                "exact_firings": 3.0, "max_relaxation": 0.1}
 
 
 class SimulationError(RuntimeError):
@@ -62,6 +62,8 @@ def tau_options(options: Mapping[str, float] | None) -> np.ndarray:
         merged[key] = value
     if not 0 < merged["epsilon"] < 1:
         raise ModelError(f"tau.epsilon: expected 0 < epsilon < 1, got {merged['epsilon']!r}")
+    if not merged["max_relaxation"] > 0:
+        raise ModelError(f"tau.max_relaxation: expected a positive number, got {merged['max_relaxation']!r}")
     for key in ("n_critical", "ssa_steps", "ssa_factor", "exact_below", "exact_firings"):
         if merged[key] < 0 or (key in ("n_critical", "ssa_steps") and merged[key] != int(merged[key])):
             raise ModelError(f"tau.{key}: expected a non-negative {'integer' if key in ('n_critical', 'ssa_steps') else 'number'}"

@@ -10,7 +10,8 @@ method (2004, Biophys J 86:1357) and Harris & Clancy's partitioned leaping (2006
   exhaust a reactant), or if it would fire fewer than ``exact_firings`` times in the step;
 * the step ``tau`` is Cao's relative-change bound (``epsilon``, with the g_i factors of the
   highest-order reactions) over the **leaped** reactions only, so it is set by the large
-  populations and not by the fastest small one;
+  populations and not by the fastest small one, and at most ``max_relaxation`` times the fastest
+  leaped reaction's relaxation time (which keeps explicit leaping's variance inflation small);
 * inside the step the exact reactions run as an SSA from the step's start to its end, while the
   leaped reactions fire Poisson(a_j tau) times, applied at the end (operator splitting whose error
   is bounded by the same epsilon);
@@ -40,7 +41,7 @@ REJECTED = 4       # leaps rejected for a negative count
 N_STATS = 5
 MAX_EVENTS = 2**62
 # option vector layout
-EPSILON, N_CRITICAL, SSA_STEPS, SSA_FACTOR, EXACT_BELOW, EXACT_FIRINGS = 0, 1, 2, 3, 4, 5
+EPSILON, N_CRITICAL, SSA_STEPS, SSA_FACTOR, EXACT_BELOW, EXACT_FIRINGS, MAX_RELAXATION = 0, 1, 2, 3, 4, 5, 6
 
 
 @kernel()
@@ -87,8 +88,11 @@ def classify(x, a, leap, ch_ptr, ch_idx, re_ptr, re_idx, re_val, rd_ptr, rd_idx,
 
 
 @kernel()
-def step_size(x, a, leap, ch_ptr, ch_idx, ch_val, bound, order, stoich, eps, mu, sig):
-    """Cao 2006 eq. 33 over the leaped reactions and the species their firings change."""
+def step_size(x, a, leap, ch_ptr, ch_idx, ch_val, re_ptr, re_idx, re_val, bound, order, stoich, eps, relax, mu, sig):
+    """Cao 2006 eq. 33 over the leaped reactions and the species their firings change, and at most
+    ``relax`` times the fastest relaxation time of a leaped reaction (1 / (n a_j / x_i) over its
+    reactants): Cao's bound alone lets a balanced fast pair (zero drift) leap over many of its
+    relaxation times, where explicit leaping inflates the variance by about 1 / (1 - λτ/2)."""
     mu[:] = 0.0
     sig[:] = 0.0
     for j in range(a.shape[0]):
@@ -98,6 +102,13 @@ def step_size(x, a, leap, ch_ptr, ch_idx, ch_val, bound, order, stoich, eps, mu,
                 mu[ch_idx[k]] += v * a[j]
                 sig[ch_idx[k]] += v * v * a[j]
     tau = np.inf
+    fastest = 0.0
+    for j in range(a.shape[0]):
+        if leap[j]:
+            for k in range(re_ptr[j], re_ptr[j + 1]):
+                fastest = max(fastest, re_val[k] * a[j] / x[re_idx[k]])
+    if fastest > 0.0:
+        tau = relax / fastest
     for i in range(x.shape[0]):
         if bound[i] and sig[i] > 0.0:
             b = max(eps * x[i] / g_factor(order[i], stoich[i], float(x[i])), 1.0)
@@ -174,14 +185,15 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
         tau = np.inf
         a_leap = 0.0
         if n_leap > 0:
-            tau = step_size(x, a, leap, ch_ptr, ch_idx, ch_val, bound, order, stoich, opts[EPSILON], mu, sig)
+            tau = step_size(x, a, leap, ch_ptr, ch_idx, ch_val, re_ptr, re_idx, re_val, bound, order, stoich,
+                            opts[EPSILON], opts[MAX_RELAXATION], mu, sig)
             for j in range(a.shape[0]):
                 if leap[j]:
                     if a[j] * tau < opts[EXACT_FIRINGS]:
                         leap[j] = False
                     else:
                         a_leap += a[j]
-        if a_leap * tau < opts[SSA_FACTOR]:
+        if n_leap == 0 or a_leap * tau < opts[SSA_FACTOR]:
             # leaping would not pay: plain exact SSA steps
             t, n, failed = exact_until(x, p, u, a, leap, t, t_target, int(opts[SSA_STEPS]), rng, True)
             stats[SSA_EVENTS] += n
