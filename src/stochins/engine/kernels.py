@@ -20,6 +20,8 @@ def kernel(parallel: bool = False) -> Callable[[Callable], Callable]:
 
     def register(func: Callable) -> Callable:
         func.__stochins_parallel__ = parallel
+        # read now: the text must match the code this process runs, even if the file changes later
+        func.__stochins_source__ = inspect.getsource(func)
         _REGISTRY.append(func)
         return func
 
@@ -38,6 +40,6 @@ def kernel_source() -> str:
         for name, value in vars(module).items():
             if isinstance(value, CPUDispatcher) or (name.isupper() and isinstance(value, (int, float))):
                 names.add(name)
-        bodies.append(inspect.getsource(func))
+        bodies.append(func.__stochins_source__)
     lines = [f"from {mod} import {', '.join(sorted(names))}" for mod, names in sorted(imports.items()) if names]
     return "\n".join(lines) + "\n\n\n" + "\n\n".join(bodies)
