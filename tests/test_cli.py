@@ -19,7 +19,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-import yaml
 
 import stochins
 from stochins.cli import main

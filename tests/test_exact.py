@@ -12,33 +12,8 @@ import pytest
 from scipy import linalg, stats
 
 import stochins
+from stats_helpers import P_MIN, chi2_pvalue
 
-P_MIN = 1e-4  # fixed seeds: a correct engine passes deterministically; this is the bar it clears
-
-
-def chi2_pvalue(samples: np.ndarray, pmf: np.ndarray) -> float:
-    """Chi-square goodness of fit of integer samples to a pmf on 0..len(pmf)-1 (tail lumped)."""
-    n = samples.size
-    observed = np.bincount(samples, minlength=pmf.size).astype(float)
-    tail_obs = observed[pmf.size:].sum()
-    observed = observed[: pmf.size]
-    expected = pmf * n
-    observed[-1] += tail_obs
-    expected[-1] += max(0.0, n - expected.sum())
-    # merge bins with expected < 5 into their neighbours (from both ends)
-    keep_o, keep_e, acc_o, acc_e = [], [], 0.0, 0.0
-    for o, e in zip(observed, expected):
-        acc_o += o
-        acc_e += e
-        if acc_e >= 5:
-            keep_o.append(acc_o)
-            keep_e.append(acc_e)
-            acc_o = acc_e = 0.0
-    if acc_e > 0:
-        keep_o[-1] += acc_o
-        keep_e[-1] += acc_e
-    o, e = np.array(keep_o), np.array(keep_e)
-    return float(stats.chi2.sf(((o - e) ** 2 / e).sum(), o.size - 1))
 
 
 IMMIGRATION_DEATH = """
@@ -170,13 +145,12 @@ def test_schedule_with_several_breakpoints_and_washout(model_from_text):
     # exact mean by integrating dm/dt = k*s(t) - g*m piecewise
     times, mean = res.time, []
     for t in times:
-        m, t0 = 0.0, 0.0
+        m = 0.0
         for (ts, s), nxt in zip(sched, [p[0] for p in sched[1:]] + [np.inf]):
             end = min(t, nxt)
             if end <= ts:
                 break
             m = m * np.exp(-0.5 * (end - ts)) + 10.0 * s / 0.5 * (1 - np.exp(-0.5 * (end - ts)))
-            t0 = end
         mean.append(m)
     mean = np.array(mean)
     x = res["X"]

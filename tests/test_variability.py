@@ -16,6 +16,7 @@ import pytest
 from scipy import linalg, stats
 
 import stochins
+from stats_helpers import chi2_pvalue
 
 P_MIN = 1e-4  # fixed seeds: a correct sampler passes deterministically; the power checks fall below it
 N = 5000
@@ -246,25 +247,6 @@ def mixed_order_law(a0: int, k0: float, g: float, k2: float, times, n_max: int =
     law = np.array([linalg.expm(q * t) @ p0 for t in times])
     assert law[:, -10:].sum(axis=1).max() < 1e-12
     return law
-
-
-def chi2_pvalue(samples: np.ndarray, pmf: np.ndarray) -> float:
-    """Chi-square goodness of fit of integer samples to a pmf on 0..len(pmf)-1 (bins merged to >= 5)."""
-    n = samples.size
-    observed = np.bincount(samples, minlength=pmf.size).astype(float)
-    assert observed.size == pmf.size
-    keep_o, keep_e, acc_o, acc_e = [], [], 0.0, 0.0
-    for o, e in zip(observed, pmf * n):
-        acc_o += o
-        acc_e += e
-        if acc_e >= 5:
-            keep_o.append(acc_o)
-            keep_e.append(acc_e)
-            acc_o = acc_e = 0.0
-    keep_o[-1] += acc_o
-    keep_e[-1] += acc_e
-    o, e = np.array(keep_o), np.array(keep_e)
-    return float(stats.chi2.sf(((o - e) ** 2 / e).sum(), o.size - 1))
 
 
 def test_ssa_with_cell_sizes_follows_the_master_equation_of_the_rescaled_network(model_from_text):

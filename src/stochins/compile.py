@@ -289,11 +289,11 @@ class _Hoist:
         if isinstance(node, ast.Call):
             node.args = [self(a) for a in node.args]
             return node
-        for field, value in ast.iter_fields(node):
+        for name, value in ast.iter_fields(node):
             if isinstance(value, ast.expr):
-                setattr(node, field, self(value))
+                setattr(node, name, self(value))
             elif isinstance(value, list):
-                setattr(node, field, [self(v) if isinstance(v, ast.expr) else v for v in value])
+                setattr(node, name, [self(v) if isinstance(v, ast.expr) else v for v in value])
         return node
 
     def _factors(self, node: ast.expr, sign: int) -> list[tuple[ast.expr, int]]:

@@ -12,8 +12,6 @@ change of their sum, or NaN when a propensity turned negative/NaN or a count wen
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import prange
 
@@ -28,6 +26,15 @@ COUNT_OVERFLOW = 3
 # exact re-summation of the total propensity every this many events, to stop round-off drift
 RESUM_EVERY = 2048
 INT32_MAX = 2147483647
+
+
+@kernel()
+def input_interval(sched_t, t):
+    """Index of the input-schedule interval holding time t, and the time of its next breakpoint."""
+    b = 0
+    while b + 1 < sched_t.shape[0] and sched_t[b + 1] <= t:
+        b += 1
+    return b, sched_t[b + 1] if b + 1 < sched_t.shape[0] else np.inf
 
 
 @kernel()
@@ -95,11 +102,8 @@ def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, order, fired):
     n_t = t_grid.shape[0]
     n_r = a.shape[0]
     t = t_grid[0]
-    b = 0
-    while b + 1 < sched_t.shape[0] and sched_t[b + 1] <= t:
-        b += 1
+    b, t_break = input_interval(sched_t, t)
     u = sched_u[b]
-    t_break = sched_t[b + 1] if b + 1 < sched_t.shape[0] else np.inf
     a0, bad = total_propensity(x, p, u, a)
     if bad >= 0:
         return BAD_PROPENSITY, bad, 0
@@ -114,9 +118,8 @@ def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, order, fired):
                     return COUNT_OVERFLOW, i, events
                 i += 1
             t = t_break
-            b += 1
+            b, t_break = input_interval(sched_t, t)
             u = sched_u[b]
-            t_break = sched_t[b + 1] if b + 1 < sched_t.shape[0] else np.inf
             a0, bad = total_propensity(x, p, u, a)
             if bad >= 0:
                 return BAD_PROPENSITY, bad, events

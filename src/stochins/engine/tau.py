@@ -157,11 +157,8 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
     """Simulate one cell by partitioned leaping; fills ``out`` and ``stats``. Returns (status, detail)."""
     n_t = t_grid.shape[0]
     t = t_grid[0]
-    b = 0
-    while b + 1 < sched_t.shape[0] and sched_t[b + 1] <= t:
-        b += 1
+    b, t_break = input_interval(sched_t, t)  # noqa: F821 (from engine.ssa)
     u = sched_u[b]
-    t_break = sched_t[b + 1] if b + 1 < sched_t.shape[0] else np.inf
     i = 0
     while True:
         while i < n_t and t_grid[i] <= t:
@@ -171,9 +168,8 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
         if i >= n_t:
             return OK, -1
         if t >= t_break:
-            b += 1
+            b, t_break = input_interval(sched_t, t)  # noqa: F821
             u = sched_u[b]
-            t_break = sched_t[b + 1] if b + 1 < sched_t.shape[0] else np.inf
         t_target = min(t_grid[i], t_break)
         a0, bad = total_propensity(x, p, u, a)  # noqa: F821
         if bad >= 0:
