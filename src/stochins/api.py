@@ -51,8 +51,10 @@ def builtin_models() -> dict[str, str]:
     return out
 
 
-def load_model(model: ModelLike) -> CompiledModel:
-    """A built-in name, a model YAML or SBML (.xml, .sbml) path, a :class:`Network` or a compiled model."""
+def load_model(model: ModelLike, *, sbml: Mapping[str, object] | None = None) -> CompiledModel:
+    """A built-in name, a model YAML or SBML (.xml, .sbml) path, a :class:`Network`, a compiled model or a
+    ``gillespy2.Model``. ``sbml``: import options for SBML files (``substance_scale``, ``inputs``,
+    ``ignore_events``; see :func:`stochins.models.sbml.from_sbml`)."""
     if isinstance(model, CompiledModel):
         return model
     if isinstance(model, Network):
@@ -64,9 +66,15 @@ def load_model(model: ModelLike) -> CompiledModel:
                 return compile_network(Network.from_yaml(p))
         if path.suffix.lower() in (".yaml", ".yml"):
             return compile_network(Network.from_yaml(path))
-        if path.suffix.lower() in (".xml", ".sbml"):  # SBML, default import options
+        if path.suffix.lower() in (".xml", ".sbml"):
             from .models.sbml import from_sbml
-            return compile_network(from_sbml(path))
+
+            options = dict(sbml or {})
+            unknown = set(options) - {"substance_scale", "inputs", "ignore_events"}
+            if unknown:
+                raise ModelError(f"sbml.{sorted(unknown)[0]}: unknown SBML import option "
+                                 f"(expected substance_scale, inputs, ignore_events)")
+            return compile_network(from_sbml(path, **options))
         if not path.exists():
             names = ", ".join(builtin_models()) or "none"
             raise ModelError(f"{model}: no such model file and no built-in model of that name (built-ins: {names})")

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .expressions import ModelError
+from .yamlio import load_yaml
 
 __all__ = ["RunConfig", "ConfigError", "load_run_config", "TimeConfig", "OutputConfig"]
 
@@ -74,6 +75,7 @@ class RunConfig(_Strict):
     seed: int | None = Field(None, ge=0, lt=2**64)
     method: Literal["ssa", "tau", "auto", "ode"] = "ssa"
     tau: dict[str, float] = {}
+    sbml: dict[str, Any] = {}
     variability: dict[str, dict[str, Any]] = {}
     time: TimeConfig
     inputs: dict[str, InputValue] = {}
@@ -218,7 +220,7 @@ def load_run_config(path: str | Path, **overrides: Any) -> RunConfig:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read run file ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ConfigError(f"{path}: not valid YAML{f' at line {mark.line + 1}' if mark else ''}") from None

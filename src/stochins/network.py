@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import yaml
 
 from .expressions import FUNCTIONS, Expr, ModelError
+from .yamlio import load_yaml
 
 __all__ = ["Network", "Reaction", "Species", "ModelError", "parse_equation"]
 
@@ -24,29 +25,6 @@ _RESERVED = FUNCTIONS | {"t", "time", "math", "and", "or", "not", "if", "else", 
 _TOP_KEYS = ("name", "description", "time_unit", "species", "parameters", "inputs", "expressions", "reactions")
 _REACTION_KEYS = ("equation", "rate", "propensity", "description")
 _TERM = re.compile(r"^(?:(\d+)\s*\*?\s*)?([A-Za-z_][A-Za-z0-9_]*)$")
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys (PyYAML keeps the last one silently)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, (str, int, float)) and key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}",
-                                                        key_node.start_mark)
-            if isinstance(key, (str, int, float)):
-                seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
-# YAML 1.2 floats without a dot ('1e-3'); PyYAML (YAML 1.1) would read them as strings
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float",
-                              re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-                              list("-+0123456789"))
 
 
 @dataclass(frozen=True)
@@ -101,7 +79,7 @@ class Network:
     @classmethod
     def from_yaml_text(cls, text: str, source: str = "<model>") -> "Network":
         try:
-            data = yaml.load(text, Loader=_Loader)
+            data = load_yaml(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark else ""

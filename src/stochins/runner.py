@@ -38,7 +38,7 @@ class Prepared:
             ref = c.model_reference()
             if ref not in models:  # a sweep may compare models (e.g. with and without feedback)
                 try:
-                    models[ref] = load_model(ref)
+                    models[ref] = load_model(ref, sbml=c.sbml)
                 except ModelError as exc:
                     raise ConfigError(f"{source}: model: {exc}") from None
             model = models[ref]

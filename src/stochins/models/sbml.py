@@ -43,8 +43,9 @@ absent and whose reverse part vanishes when a consumed product is absent; otherw
 fails naming the reaction. A reversible reaction whose law has no negative term is kept as one
 irreversible channel. A part that is not non-negative by construction (e.g. BIOMD0000000137's
 ``k11*x16`` where the rule ``k11`` is negative below basal PIP3) is clamped with ``max(..., 0)``, as the
-built-in models do, so a stochastic fluctuation cannot make a propensity negative; the model
-description lists the clamped reactions. Stoichiometries must be integers. ``fast="true"`` reactions
+built-in models do, so a stochastic fluctuation cannot make a propensity negative; this changes the
+deterministic net rate only where that part would be negative (never in the BIOMD0000000137 reference
+run, where k11 >= 0 throughout). The model description lists the clamped reactions. Stoichiometries must be integers. ``fast="true"`` reactions
 are simulated as ordinary reactions (noted in the description).
 
 Unsupported (ModelError naming the feature and the id): rate rules, algebraic rules, events (except
@@ -75,7 +76,12 @@ __all__ = ["from_sbml", "from_sbml_string"]
 
 def from_sbml(path: str | os.PathLike, *, substance_scale: float = 1.0, inputs: Sequence[str] = (),
               ignore_events: bool = False) -> Network:
-    """Read an SBML file into a validated :class:`~stochins.Network` (see the module docstring)."""
+    """Read an SBML file into a validated :class:`~stochins.Network` (conventions: module docstring).
+
+    ``substance_scale``: molecules per SBML substance unit. ``inputs``: SBML ids of species that no
+    reaction changes, or of global parameters, to turn into inputs (values in the SBML's units).
+    ``ignore_events``: drop events instead of raising (listed in the model description).
+    """
     libsbml = _libsbml(str(path))
     path = Path(path)
     if not path.is_file():
@@ -340,7 +346,7 @@ class _Importer:
 
     # ------------------------------------------------------------------ main
     def network(self) -> Network:
-        L, doc = self.L, self.doc
+        doc = self.doc
         self._check_document()
         m = self.m = doc.getModel()
         self.level = doc.getLevel()
@@ -359,9 +365,8 @@ class _Importer:
         self._rules()
         self._inputs()
         self._events()
-        for c in m.getListOfConstraints():
+        if m.getNumConstraints():
             self.notes.append("constraints ignored")
-            break
         self._initial_values()
 
         data: dict = {"name": self.safe_model_name(), "description": "", "time_unit": self._time_unit()}
@@ -387,7 +392,6 @@ class _Importer:
         self.expr_ast = {self.name[v]: self._translate(math_, f"assignment rule for {v!r}")
                          for v, math_ in self.assign.items()}
         data["expressions"] = {k: _text(v) for k, v in self.expr_ast.items()}
-        self.locals: dict[str, str] = {}
         data["reactions"] = self._reactions(data)
         data["description"] = self._description()
         for key in ("inputs", "expressions"):
@@ -540,9 +544,19 @@ class _Importer:
         for sym, a in ia.items():
             if sym in self.specref_ids:
                 raise self.unsupported("initial assignment to a species reference (variable stoichiometry)", sym)
-        mathf = _Math(L, self.functions, "", lambda n: ast.Name(self.name.get(n, n), ast.Load()), time_value=0.0)
+        def names(sid: str) -> ast.expr:
+            if sid in self.reaction_ids:
+                raise self.unsupported("reaction id used as a symbol (its rate) in math", sid, current[0])
+            if sid in self.specref_ids:
+                raise self.unsupported("species reference id used as a symbol (stoichiometry) in math", sid,
+                                       current[0])
+            return ast.Name(self.name.get(sid, sid), ast.Load())
+
+        current = [""]
+        mathf = _Math(L, self.functions, "", names, time_value=0.0)
 
         def from_math(sym: str, node, what: str) -> None:
+            current[0] = what
             mathf.where = f"{self.source}: {what}"
             pending[sym] = mathf(node)
 
@@ -726,7 +740,6 @@ class _Importer:
         return out
 
     def _reactions(self, data: dict) -> dict:
-        L = self.L
         self.species_names = set(data["species"])
         self.inputs_names = list(data["inputs"])
         self.local_values: dict[str, float] = {}
@@ -797,6 +810,9 @@ class _Importer:
                 reactions[name] = {"equation": eq, "propensity": _text(scaled(node))}
         if fast:
             self.notes.append("fast reactions simulated as ordinary reactions: " + ", ".join(fast))
+        if kept_single:
+            self.notes.append("reversible reactions whose law has no negative term kept as one channel: "
+                              + ", ".join(kept_single))
         if clamped:
             self.notes.append("reversible laws split into forward and reverse propensities; parts that can be "
                               "negative clamped at 0 with max(..., 0): " + ", ".join(clamped))
@@ -809,12 +825,11 @@ class _Importer:
         if not env_cache:
             exprs = {k: Expr.parse(v, f"{self.source}: expression {k!r}") for k, v in data["expressions"].items()}
             known = set(data["species"]) | set(self.params) | set(data["inputs"]) | set(exprs)
-            resolved = _resolve_expressions(exprs, known, self.source)
-            env = {**self.params, **data["inputs"]}
-            for s in data["species"]:
-                env[s] = 10.0 * self.scale + 7.0  # a generic state: every species present
-            env_cache[:] = [resolved, env]
-        resolved, env = env_cache
+            env_cache.append(_resolve_expressions(exprs, known, self.source))
+        resolved = env_cache[0]
+        env = {**self.params, **data["inputs"]}  # parameters include the local ones added so far
+        for s in data["species"]:
+            env[s] = 10.0 * self.scale + 7.0  # a generic state: every species present
         expr = Expr.parse(_text(node), f"{self.source}: reaction {rid!r}").substitute(resolved)
         for sid in consumed:
             value = expr.evaluate({**env, self.name[sid]: 0.0})
