@@ -1,7 +1,10 @@
 """``python -m benchmarks [--quick]``: stochins vs gillespy2 in one process run, as Markdown and JSON.
 
 Writes benchmarks/results/latest.json and benchmarks/results/latest.md (override with --out).
-Full run: ~5-10 min on 2 cores; --quick: ~1 min (shorter runs, fewer rows).
+Full run: ~12-15 min on 2 cores; --quick: ~2 min (shorter runs, fewer rows).
+Sections: our SSA and tau per workload, gillespy2, events per minute, compile times, peak memory,
+batch runs (stochins.run and the HDF5 writer), tau vs SSA on the insulin model, protocol and
+variability overhead; each of the last three can be skipped (--no-batch, --no-insulin-tau, --no-protocols).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import traceback
 from dataclasses import asdict
 from pathlib import Path
 
-from . import REPO, RESULTS, peers, probes, report, ssa
+from . import REPO, RESULTS, batch, insulin_tau, peers, probes, protocols, report, ssa
 from .workloads import CASCADE, INSULIN, WORKLOADS
 
 T_START = time.perf_counter()
@@ -76,13 +79,18 @@ def _loadavg() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="~1 minute: short runs, fewer rows")
+    ap.add_argument("--quick", action="store_true", help="~2 minutes: short runs, fewer rows")
     ap.add_argument("--only", nargs="+", metavar="WORKLOAD", help=f"workloads: {', '.join(w.key for w in WORKLOADS)}")
     ap.add_argument("--no-tau", action="store_true", help="skip our tau-leaping rows")
     ap.add_argument("--no-peers", action="store_true", help="skip gillespy2")
     ap.add_argument("--no-slow-peers", action="store_true", help="skip NumPySSASolver and TauLeapingCSolver")
     ap.add_argument("--no-compile", action="store_true", help="skip the compile-time subprocesses")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    ap.add_argument("--no-batch", action="store_true",
+                    help="skip batch runs (stochins.run vs simulate, HDF5 size, peak memory of 10^5-10^6 cells)")
+    ap.add_argument("--no-insulin-tau", action="store_true",
+                    help="skip tau vs SSA on the insulin model at scale 1 and 0.1 (and gillespy2's tau there)")
+    ap.add_argument("--no-protocols", action="store_true", help="skip the protocol and variability overhead")
     ap.add_argument("--out", type=Path, default=RESULTS, help="directory for latest.json and latest.md")
     args = ap.parse_args(argv)
     quick = args.quick
@@ -108,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(f"numba has only {numba.config.NUMBA_NUM_THREADS} thread(s): the 2-thread rows use fewer.")
     if quick:
         notes.append("Quick mode: ~1 s runs instead of ~5 s, short gillespy2 budgets, no scale-0.1 insulin row, "
-                     "no NumPySSASolver/TauLeapingCSolver rows, compile times for the cascade only. "
+                     "no NumPySSASolver/TauLeapingCSolver rows, compile times for the cascade only; "
+                     "batch runs: 50 cells for the writer overhead, 10^4 and 10^5 cells for peak memory; "
+                     "insulin tau vs SSA: 1/8 (scale 1) and 2/4 (scale 0.1) SSA/tau cells, no 1,000-cell run, "
+                     "gillespy2 tau on t=0..0.05 min; protocols: 16/12 cells, one run each. "
                      "Run `python -m benchmarks` for the full tables.")
 
     # ------------------------------------------------------------------ compile times (fresh processes)
@@ -211,6 +222,17 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # noqa: BLE001
                 res["memory"].append({"cells": cells, "error": f"{type(exc).__name__}: {exc}"})
                 log(f"  memory {cells}: FAILED {exc}")
+
+    # ------------------------------------------------------------------ batch runs, insulin tau, protocols
+    for flag, key, module in ((args.no_batch, "batch", batch), (args.no_insulin_tau, "insulin_tau", insulin_tau),
+                              (args.no_protocols, "protocols", protocols)):
+        if flag:
+            continue
+        try:
+            res[key] = module.benchmark(quick, log)
+        except Exception as exc:  # noqa: BLE001
+            res[key] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+            log(f"  {key}: FAILED {exc}")
 
     res["meta"]["loadavg_end"] = _loadavg()
     res["meta"]["total_s"] = time.perf_counter() - T_START

@@ -95,7 +95,13 @@ def _child_memory(spec: dict) -> dict:
     wall = time.perf_counter() - t0
     peak = _peak_bytes()
     ru_maxrss = _maxrss_bytes()
-    default_block = max(1, api.BLOCK_BYTES // (spec["samples"] * len(spec["record"]) * 8))
+    try:  # the block size simulate picks (its rule has changed over time: ask the package)
+        from stochins.simulation import Plan
+
+        default_block = Plan.create(model, t_end=spec["t_end"], samples=spec["samples"], record=spec["record"],
+                                    method="ssa", seed=3).default_block_size(spec["cells"])
+    except (ImportError, AttributeError):
+        default_block = max(1, getattr(api, "BLOCK_BYTES", 64 * 2**20) // (spec["samples"] * len(spec["record"]) * 8))
     n_block = min(spec["cells"], block or default_block)
     # what one block allocates per cell: output (T, R) int32, initial state (S) int64, parameters (P) float64,
     # xoshiro state 4 x uint64, status/detail/events int64

@@ -170,8 +170,21 @@ def markdown(res: dict) -> str:
                   "(`resource.getrusage` ru_maxrss, in the JSON, also holds the forked parent's RSS from before exec). `simulate` returns every trajectory in memory as a "
                   "(cells, T, R) int32 array (the Result column), which grows with cells by design; the engine's "
                   "working memory (per block: output, initial states, parameters, RNG states, status) is what the "
-                  "block size should bound. The default block size is 64 MiB / (T × R × 8 bytes) cells, counting "
-                  "only the output array.", ""]
+                  "block size should bound. The default block size is the one `simulate` picks "
+                  "(`Plan.default_block_size`).", ""]
+
+    # ---------------------------------------------------------------- batch runs, insulin tau, protocols
+    import importlib
+
+    for key, title in (("batch", "Batch runs"), ("insulin_tau", "Tau-leaping vs exact SSA on the insulin model"),
+                       ("protocols", "Input protocols and variability")):
+        section = res.get(key)
+        if not section:
+            continue
+        if "error" in section:
+            L += [f"## {title}", "", f"FAILED: {section['error']}", ""]
+            continue
+        L += importlib.import_module(f".{key}", __package__).markdown(section)
 
     notes = res.get("notes", [])
     if notes:
