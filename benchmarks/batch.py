@@ -289,7 +289,7 @@ def markdown(b: dict) -> list[str]:
                   "thread pool, h5py), then the peak-RSS mark is reset (`/proc/self/clear_refs`) and read as VmHWM "
                   "after the run; 'before finish' is VmHWM after the last block was appended (the blocks and "
                   "running moments), the rest is `finish()` (quantiles over the kept trajectories, read back a few "
-                  "time points at a time within 256 MiB of float64).", ""]
+                  "time points at a time within 512 MiB of float64).", ""]
     return L
 
 
