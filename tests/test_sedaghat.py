@@ -142,6 +142,7 @@ def test_same_cells_for_one_and_two_threads():
     assert np.array_equal(one, two)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # gillespy2's expression printer uses ast.visit_Num
 def test_ssa_agrees_with_gillespy2_on_the_exported_model():
     """Our SSA vs gillespy2's SSACSolver on the exported model, constant insulin (1 nM, scale 0.01).
 
