@@ -17,6 +17,7 @@ from scipy import linalg, stats
 
 import stochins
 from stats_helpers import chi2_pvalue
+from test_exact import IMMIGRATION_DEATH
 
 P_MIN = 1e-4  # fixed seeds: a correct sampler passes deterministically; the power checks fall below it
 N = 5000
@@ -272,20 +273,10 @@ def test_ssa_with_cell_sizes_follows_the_master_equation_of_the_rescaled_network
             assert chi2_pvalue(a[cells, check[-1]], wrong[-1]) < P_MIN
 
 
-IMMIGRATION = """
-name: immigration_death
-species: {X: 0}
-parameters: {k: 20.0, g: 0.5}
-reactions:
-  birth: {equation: "0 -> X", rate: k}
-  death: {equation: "X -> 0", rate: g}
-"""
-
-
 def test_mean_concentration_with_continuous_cell_sizes(model_from_text):
     # X | size ~ Poisson(size * m(t)), m(t) = k/g (1 - exp(-g t)): the mean of X / size over cells of
     # lognormal sizes is m(t), the size-1 mean, within its sampling error; and sum X ~ Poisson(m sum size)
-    model = model_from_text(IMMIGRATION)
+    model = model_from_text(IMMIGRATION_DEATH)
     res = stochins.simulate(model, cells=8000, t_end=8.0, samples=5, seed=17,
                             variability={"cell_size": {"distribution": "lognormal", "cv": 0.5}})
     size = column(res, "cell_size")
@@ -302,7 +293,7 @@ def test_mean_concentration_with_continuous_cell_sizes(model_from_text):
 
 
 def test_a_cell_size_of_zero_is_an_error(model_from_text):
-    model = model_from_text(IMMIGRATION)
+    model = model_from_text(IMMIGRATION_DEATH)
     with pytest.raises(stochins.ModelError, match=r"variability.cell_size") as err:
         stochins.simulate(model, cells=4, t_end=1.0, samples=2, seed=1,
                           variability={"cell_size": {"distribution": "list", "values": [1.0, 0.0]}})
