@@ -170,7 +170,7 @@ def compile_network(network: Network) -> CompiledModel:
     derived = [_render(t, names) for t in hoist.derived.values()]
     guarded = {sidx[s] for n in reactions if network.reactions[n].propensity is not None
                for s, _ in network.reactions[n].reactants if not network.species[s].constant}
-    model_code = _generate(stochastic, deterministic, derived, P, change_m, depends, guarded, S, M)
+    model_code = _generate(stochastic, deterministic, derived, P, change_m, depends, guarded, M)
     source = _HEADER + model_code + "\n\n" + kernel_source() + "\n"
     code_hash = hashlib.sha256((source + numba.__version__ + __version__).encode()).hexdigest()
 
@@ -334,9 +334,8 @@ def _render(node: ast.expr, names: Mapping[str, str]) -> str:
     return ast.unparse(tree.body)
 
 
-def _generate(stochastic, deterministic, derived, n_params, change, depends, guarded, n_species,
-              n_reactions) -> str:
-    out = [f"N_SPECIES = {n_species}", f"n_reactions_of_model = {n_reactions}", "", "",
+def _generate(stochastic, deterministic, derived, n_params, change, depends, guarded, n_reactions) -> str:
+    out = [f"n_reactions_of_model = {n_reactions}", "", "",
            "@kernel()", "def derive(p):",
            '    """Per-cell constants hoisted out of the propensities (see compile._Hoist)."""',
            "    for c in range(p.shape[0]):"]

@@ -164,7 +164,7 @@ class Plan:
         return Block(first_cell, out, events, work, drawn)
 
     def cells(self, first_cell: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per-cell parameter vectors (n, P+2), initial states (n, S) and drawn values (n, V)."""
+        """Per-cell parameter vectors (n, P+2+D), initial states (n, S) and drawn values (n, V)."""
         m = self.model
         p = np.repeat(self.parameters[None, :], n, axis=0)
         x0 = np.repeat(m.initial_state(self.parameters)[None, :], n, axis=0)
@@ -175,12 +175,11 @@ class Plan:
         drawn = self.variability.draw(self.seed, self.condition, first_cell, n)
         pidx = {q: i for i, q in enumerate(m.parameters)}
         sidx = {q: i for i, q in enumerate(m.species)}
-        varied = [pidx[q] for q in names if q in pidx]
         for v, name in enumerate(names):
             if name in pidx:
                 p[:, pidx[name]] = drawn[:, v]
         if set(names) & set().union(*(s.initial.symbols for s in m.network.species.values())):
-            x0 = np.array([m.initial_state(row) for row in p]) if varied else x0
+            x0 = np.array([m.initial_state(row) for row in p])  # counts written in drawn parameters
         for v, name in enumerate(names):
             if name in sidx:
                 x0[:, sidx[name]] = np.floor(drawn[:, v] + 0.5)
