@@ -1,4 +1,4 @@
-"""The ``stochins`` command line: run | validate | info | summarize | plot | models.
+"""The ``stochins`` command line: run | validate | info | summarize | plot | models | methods.
 
 Bad input (run file, model, arguments) exits with status 2 and one line on stderr, never a
 traceback; a simulation failure exits 1; Ctrl-C exits 130 leaving a resumable file.
@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("results")
 
     sub.add_parser("models", help="list the built-in models", description="List the built-in models.")
+    sub.add_parser("methods", help="list the simulation methods and their options",
+                   description="List the simulation methods (run-file key 'method') with their options "
+                               "(run-file key named after the method, e.g. 'tau: {epsilon: 0.01}').")
 
     p = sub.add_parser("summarize", help="population statistics (and EC50s) of a results file",
                        description="Print mean, SD, CV, Fano factor and 5/50/95 % quantiles across cells per "
@@ -223,10 +226,21 @@ def _times(text: str | None) -> list[float] | None:
 
 
 def _models(args) -> int:
-    from .api import builtin_models
+    from .models.loader import builtin_models
 
     for name, description in builtin_models().items():
         print(f"{name:28s} {description}")
+    return 0
+
+
+def _methods(args) -> int:
+    from .engine.methods import AUTO, METHODS
+
+    for m in METHODS.values():
+        print(f"{m.name:6s} {'exact' if m.exact else 'approximate'} — {m.summary} ({m.reference})")
+        for o in m.options:
+            print(f"         {m.name}.{o.name} = {o.default:g}  ({o.range()}): {o.doc}")
+    print(f"{AUTO:6s} chooses ssa or tau per condition from a short tau-leaping pilot (see the README)")
     return 0
 
 
@@ -236,7 +250,7 @@ def _fail(exc: Exception, status: int) -> int:
 
 
 _VERBS = {"run": _run, "validate": _validate, "info": _info, "summarize": _summarize, "plot": _plot,
-          "models": _models}
+          "models": _models, "methods": _methods}
 
 if __name__ == "__main__":
     sys.exit(main())
