@@ -62,7 +62,8 @@ reactions:
   trimerise: {equation: "3 A -> C", rate: "k_tri * boost"}
   catalysed: {equation: "E + B -> E + A", rate: "k_on * sqrt(signal) / Km"}
   blind: {equation: "B -> R", propensity: "k_leak * 10"}
-  mixed: {equation: "R -> C", propensity: "k_leak * R * (1 if 2 <= R < 30 else 0.5) + abs(C - R) * 1e-3 * exp(-A / 100) + log(1 + B) / 100"}
+  mixed: {equation: "R -> C",
+          propensity: "k_leak * R * (1 if 2 <= R < 30 else 0.5) + abs(C - R) * 1e-3 * exp(-A / 100) + log(1 + B) / 100"}
   powers: {equation: "C -> B", propensity: "pow(C, 1.5) * k_on ** 2 + C ** 0.5 / (1 + max(A, B) / Km)"}
   rounded: {equation: "B -> C", propensity: "k_on * floor(B / 7) + log10(1 + ceil(R / 3)) * (B != 0)"}
 """
