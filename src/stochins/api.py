@@ -34,10 +34,14 @@ class Result:
     #                                 plain SSA events, leaps, rejected leaps]
     parameter_names: list[str] = field(default_factory=list)  # what variability drew per cell
     parameters: np.ndarray | None = None                       # (cells, len(parameter_names))
+    observables: list[str] = field(default_factory=list)       # recorded named expressions
+    observable_trajectories: np.ndarray | None = None          # (cells, T, len(observables)) float64
 
-    def __getitem__(self, species: str) -> np.ndarray:
-        """(cells, T) trajectories of one species."""
-        return self.trajectories[:, :, self.species.index(species)]
+    def __getitem__(self, name: str) -> np.ndarray:
+        """(cells, T) trajectories of one species or observable."""
+        if name in self.observables and name not in self.species:
+            return self.observable_trajectories[:, :, self.observables.index(name)]
+        return self.trajectories[:, :, self.species.index(name)]
 
 
 def builtin_models() -> dict[str, str]:
@@ -119,6 +123,7 @@ def simulate(model: ModelLike, cells: int = 1000, t_end: float = 60.0, samples: 
     work = np.zeros((cells, 5), dtype=np.int64) if plan.method == "tau" else None
     names = list(plan.variability.names) if plan.variability else []
     drawn = np.zeros((cells, len(names)))
+    observed = np.empty((cells, plan.time.size, len(plan.observables))) if plan.observables else None
     for first in range(0, cells, block_size):
         n = min(block_size, cells - first)
         block = plan.block(first, n, threads=threads)
@@ -127,5 +132,7 @@ def simulate(model: ModelLike, cells: int = 1000, t_end: float = 60.0, samples: 
         if work is not None:
             work[first:first + n] = block.work
         drawn[first:first + n] = block.drawn
+        if observed is not None:
+            observed[first:first + n] = block.observables
     return Result(plan.time, list(plan.record), traj, events, plan.seed, plan.method, compiled.network.name, work,
-                  names, drawn)
+                  names, drawn, list(plan.observables), observed)

@@ -131,6 +131,8 @@ def _info(args) -> int:
               f"{s.get('trajectories_kept')} trajectories kept, {cond.time.size} samples "
               f"{cond.time[0]:g}-{cond.time[-1]:g} min{'; ' + settings if settings else ''}")
         print(f"    species: {', '.join(cond.species)}")
+        if cond.observables:
+            print(f"    observables: {', '.join(cond.observables)}")
     return 0
 
 
@@ -152,7 +154,7 @@ def _summarize(args) -> int:
         recorded = list(dict.fromkeys(float(grid[time_index(grid, t)]) for t in times))  # 15 and 14.8 -> once
         fits = []
         for key in keys:
-            for sp in species or r[r.conditions[0]].species:
+            for sp in species or r[r.conditions[0]].quantities:
                 for t in recorded:
                     dr = dose_response(r, sp, t, dose_key=key)
                     try:

@@ -99,7 +99,7 @@ def run(path_or_config: str | Path | RunConfig, *, output: str | Path | None = N
                                                    "method": plan.method, "model": plan.model.network.name},
                            config.cells, plan.time, list(plan.record),
                            list(plan.variability.names) if plan.variability else [],
-                           np.float64 if plan.method == "ode" else np.int32, _kept(config))
+                           np.float64 if plan.method == "ode" else np.int32, _kept(config), list(plan.observables))
              for cond, plan in zip(prepared.conditions, prepared.plans)]
     attrs = {"run_config": config.to_yaml(), "model": prepared.model.network.text,
              "model_name": prepared.model.network.name, "model_hash": prepared.model.model_hash,
@@ -120,7 +120,7 @@ def run(path_or_config: str | Path | RunConfig, *, output: str | Path | None = N
             bar.update(start)
             blocks = [(first, min(block, config.cells - first)) for first in range(start, config.cells, block)]
             for result in executor.map(plan, blocks):
-                writer.append(spec.name, result.first_cell, result.trajectories, result.drawn)
+                writer.append(spec.name, result.first_cell, result.trajectories, result.drawn, result.observables)
                 n = result.trajectories.shape[0]
                 bar.update(n)
                 if log:

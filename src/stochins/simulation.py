@@ -21,6 +21,7 @@ from .engine import ode as _ode
 from .engine import ssa as _ssa
 from .engine.rng import seed_streams
 from .expressions import ModelError
+from .observables import Observables, split_record
 from .schedule import InputSpec, Schedule, build_schedule
 from .variability import CELL_SIZE, Variability, parse_variability
 
@@ -49,6 +50,7 @@ class Block:
     work: np.ndarray | None = None  # (n, 5) tau-leaping work: exact events in leaps, leaped firings,
     #                                 plain SSA events, leaps, rejected leaps
     drawn: np.ndarray | None = None  # (n, V) per-cell drawn values (Plan.variability.names)
+    observables: np.ndarray | None = None  # (n, T, O) float64 values of Plan.observables
 
 
 def tau_options(options: Mapping[str, float] | None) -> np.ndarray:
@@ -85,6 +87,7 @@ class Plan:
     schedule: Schedule = field(default=None)
     tau: np.ndarray = field(default=None)         # tau-leaping option vector
     variability: Variability | None = None        # per-cell draws (None: every cell alike)
+    observables: list[str] = field(default_factory=list)  # recorded named expressions (observables.py)
 
     @classmethod
     def create(cls, model: CompiledModel, *, t_end: float, samples: int, t_start: float = 0.0,
@@ -103,11 +106,8 @@ class Plan:
             seed = secrets.randbits(63)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
             raise ModelError(f"seed: expected an integer in [0, 2**64), got {seed!r}")
-        record = list(model.declared_species if record is None else record)
-        for name in record:
-            if name not in model.species:
-                raise ModelError(f"record: unknown species {name!r} (model species: {', '.join(model.declared_species)})")
-        if not record:
+        record, observables = split_record(model, record)
+        if not record and not observables:
             raise ModelError("record: at least one species must be recorded")
         params = model.parameter_vector(model_parameters)
         model.initial_state(params)  # validates initial counts under these parameters
@@ -117,7 +117,7 @@ class Plan:
         spread = parse_variability(variability, dict(zip(model.parameters, params.tolist())),
                                    dict(zip(model.species, model.initial_state(params).tolist())))
         return cls(model, np.linspace(t_start, t_end, samples), record, method, int(seed), condition,
-                   params, schedule, tau_options(tau), spread)
+                   params, schedule, tau_options(tau), spread, observables)
 
     def default_block_size(self, cells: int) -> int:
         """Cells per block: bounded by working memory (output, state, parameters, streams) and BLOCK_CELLS."""
@@ -142,9 +142,11 @@ class Plan:
     def block(self, first_cell: int, n: int, threads: int | None = None) -> Block:
         self.resolve_method(threads)
         p, x0, drawn = self.cells(first_cell, n)
-        rec = self.model.species_index(self.record)
+        observe = Observables(self.model, self.observables)
+        kernel_record = self.record + [s for s in observe.species if s not in self.record]
+        rec = self.model.species_index(kernel_record)
         if self.method == "ode":
-            return self._ode_block(first_cell, x0, p, rec, drawn)
+            return self._observe(self._ode_block(first_cell, x0, p, rec, drawn), observe, kernel_record, p)
         rng = seed_streams(np.uint64(self.seed), np.uint64(self.condition), first_cell, n)
         out = np.zeros((n, self.time.size, rec.size), dtype=np.int32)
         status = np.zeros(n, dtype=np.int64)
@@ -161,7 +163,14 @@ class Plan:
                 self.model.module.ssa_block(x0, p, self.schedule.times, self.schedule.values, self.time, rec,
                                             rng, out, status, detail, events)
         self._check(status, detail, first_cell)
-        return Block(first_cell, out, events, work, drawn)
+        return self._observe(Block(first_cell, out, events, work, drawn), observe, kernel_record, p)
+
+    def _observe(self, block: Block, observe: Observables, kernel_record: list[str], p: np.ndarray) -> Block:
+        """Evaluate the observables on the recorded species, then keep only the requested species."""
+        if observe:
+            block.observables = observe.evaluate(block.trajectories, kernel_record, p, self.time, self.schedule)
+            block.trajectories = np.ascontiguousarray(block.trajectories[:, :, :len(self.record)])
+        return block
 
     def cells(self, first_cell: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per-cell parameter vectors (n, P+2+D), initial states (n, S) and drawn values (n, V)."""
