@@ -132,12 +132,12 @@ class _Math:
     """libsbml ASTNode -> Python ``ast`` expression in the model format's syntax."""
 
     def __init__(self, libsbml, functions: dict, where: str, names: Callable[[str], ast.expr],
-                 time_value: float | None = None):
+                 time_value: float | str | None = None):
         self.L = libsbml
         self.functions = functions  # id -> FunctionDefinition
         self.where = where
         self.names = names
-        self.time_value = time_value  # None: time is an error (rate laws); 0.0 for initial values
+        self.time_value = time_value  # None: time is an error (rate laws); 0.0 for initial values; "t" events
         self.unsupported = {getattr(libsbml, k): v for k, v in _UNSUPPORTED_FUNCS.items() if hasattr(libsbml, k)}
 
     def error(self, what: str) -> ModelError:
@@ -166,6 +166,8 @@ class _Math:
         if t in (L.AST_CONSTANT_TRUE, L.AST_CONSTANT_FALSE):
             return ast.Compare(_num(1), [ast.Eq() if t == L.AST_CONSTANT_TRUE else ast.NotEq()], [_num(1)])
         if t == L.AST_NAME_TIME:
+            if isinstance(self.time_value, str):  # event triggers and assignments: the model format's t
+                return ast.Name(self.time_value, ast.Load())
             if self.time_value is None:
                 raise self.error("time-dependent rates are unsupported (SBML csymbol time); "
                                  "drive time dependence through an input schedule")
@@ -393,8 +395,9 @@ class _Importer:
                          for v, math_ in self.assign.items()}
         data["expressions"] = {k: _text(v) for k, v in self.expr_ast.items()}
         data["reactions"] = self._reactions(data)
+        data["events"] = self._event_specs()
         data["description"] = self._description()
-        for key in ("inputs", "expressions"):
+        for key in ("inputs", "expressions", "events"):
             if not data[key]:
                 del data[key]
         net = Network.from_dict(data, source=self.source)
@@ -513,6 +516,7 @@ class _Importer:
 
     def _events(self) -> None:
         dropped_inputs, dropped = [], []
+        self.kept_events: list = []  # translated in _event_specs once every symbol has its name
         for ev in self.m.getListOfEvents():
             eid = ev.getId() or "<event without id>"
             targets = [a.getVariable() for a in ev.getListOfEventAssignments()]
@@ -524,13 +528,54 @@ class _Importer:
             elif self.ignore_events:
                 dropped.append(f"{eid} ({what})")
             else:
-                raise self.unsupported("event", eid, f"{what}; declare the assigned variable an input and give "
-                                       f"the schedule in the run, or pass ignore_events=True to drop events")
+                self.kept_events.append(ev)
         if dropped_inputs:
             self.notes.append("events that only set inputs were dropped (the run's input schedule replaces them): "
                               + "; ".join(dropped_inputs))
         if dropped:
             self.notes.append("events dropped (ignore_events=True): " + "; ".join(dropped))
+
+    def _event_specs(self) -> dict:
+        """Kept events in the model format's ``events:`` form (targets in counts, like the state)."""
+        out: dict = {}
+        for i, ev in enumerate(self.kept_events):
+            eid = ev.getId() or f"event_{i + 1}"
+            where = f"event {eid!r}"
+            if ev.isSetDelay():
+                raise self.unsupported("event delay", eid, "delayed events are not supported")
+            trig = ev.getTrigger()
+            if trig is None or trig.getMath() is None:
+                raise self.err(f"{where} has no trigger")
+            spec: dict = {"trigger": _text(self._translate(trig.getMath(), f"trigger of {where}", time="t"))}
+            assign: dict = {}
+            for a in ev.getListOfEventAssignments():
+                var = a.getVariable()
+                if a.getMath() is None:
+                    raise self.err(f"{where}: assignment to {var!r} has no math")
+                if var in self.assign:
+                    raise self.err(f"{where}: assigns {var!r}, which an assignment rule defines")
+                if var in self.compartments:
+                    raise self.unsupported("event assignment to a compartment size", eid, var)
+                if var not in self.name or var in self.reaction_ids:
+                    raise self.err(f"{where}: unknown assignment target {var!r}")
+                value = self._translate(a.getMath(), f"assignment to {var!r} in {where}", time="t")
+                if var in self.sbml_species and var not in self.input_set:  # SBML amount/concentration -> count
+                    s = self.sbml_species[var]
+                    if not s.getHasOnlySubstanceUnits():
+                        value = ast.BinOp(value, ast.Mult(), ast.Name(self.name[s.getCompartment()], ast.Load()))
+                    if self.scale != 1.0:
+                        value = ast.BinOp(_num(self.scale), ast.Mult(), value)
+                assign[self.name[var]] = _text(value)
+            spec["assign"] = assign
+            if self.level >= 3:
+                spec["persistent"] = bool(trig.getPersistent())
+                spec["initial_value"] = bool(trig.getInitialValue())
+            if ev.isSetUseValuesFromTriggerTime():
+                spec["use_values_from_trigger_time"] = bool(ev.getUseValuesFromTriggerTime())
+            if self.level >= 3 and ev.isSetPriority() and ev.getPriority().getMath() is not None:
+                spec["priority"] = _text(self._translate(ev.getPriority().getMath(), f"priority of {where}", time="t"))
+            out[self.fresh(re.sub(r"\W", "_", eid))] = spec
+        return out
 
     # ------------------------------------------------------------------ initial values
     def _initial_values(self) -> None:
@@ -674,13 +719,13 @@ class _Importer:
             raise self.unsupported("species reference id used as a symbol (stoichiometry) in math", sid, where)
         raise self.err(f"{where}: unknown symbol {sid!r}")
 
-    def _translate(self, node, where: str, local: dict[str, str] | None = None) -> ast.expr:
+    def _translate(self, node, where: str, local: dict[str, str] | None = None, time: str | None = None) -> ast.expr:
         def names(sid: str) -> ast.expr:
             if local and sid in local:
                 return ast.Name(local[sid], ast.Load())
             return self._global_name(sid, where)
 
-        return _Math(self.L, self.functions, f"{self.source}: {where}", names)(node)
+        return _Math(self.L, self.functions, f"{self.source}: {where}", names, time_value=time)(node)
 
     def _nonnegative(self, node: ast.expr, seen: tuple[str, ...] = ()) -> bool:
         """Non-negative by construction (for every state, with the default parameter values)?"""
