@@ -46,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("models", help="list the built-in models", description="List the built-in models.")
 
+    p = sub.add_parser("export", help="write a model as SBML (Level 3 Version 2)",
+                       description="Write a model (built-in name, model YAML or SBML file) as SBML Level 3 Version 2: "
+                                   "amounts in molecules, propensities as kinetic laws, inputs as parameters, "
+                                   "expressions as assignment rules, events.")
+    p.add_argument("model", help="built-in model name, model YAML or SBML file")
+    p.add_argument("-o", "--output", required=True, help="SBML file to write")
+
     p = sub.add_parser("summarize", help="population statistics (and EC50s) of a results file",
                        description="Print mean, SD, CV, Fano factor and 5/50/95 % quantiles across cells per "
                                    "condition, species and time, from the stored summaries.")
@@ -232,13 +239,30 @@ def _models(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from pathlib import Path
+
+    from .api import load_network
+    from .expressions import ModelError
+    from .models.sbml import to_sbml
+
+    try:
+        text = to_sbml(load_network(args.model))
+        Path(args.output).write_text(text, encoding="utf-8")
+    except ModelError as exc:
+        return _fail(exc, 2)
+    except OSError as exc:
+        return _fail(OSError(f"{args.output}: cannot write ({exc.strerror})"), 2)
+    return 0
+
+
 def _fail(exc: Exception, status: int) -> int:
     print(f"stochins: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
     return status
 
 
 _VERBS = {"run": _run, "validate": _validate, "info": _info, "summarize": _summarize, "plot": _plot,
-          "models": _models}
+          "models": _models, "export": _export}
 
 if __name__ == "__main__":
     sys.exit(main())
