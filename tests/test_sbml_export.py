@@ -5,8 +5,6 @@ valid SBML L3V2, and libroadrunner running the exported insulin model agrees wit
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -144,15 +142,16 @@ events:
             {k: v.evaluate(env) for k, v in ev.assignments.items()}
 
 
-def test_export_command(tmp_path):
+def test_export_command(tmp_path, capsys):
+    from stochins.cli import main
+
     out = tmp_path / "m.xml"
-    proc = subprocess.run([sys.executable, "-m", "stochins.cli", "export", "sedaghat2002", "-o", str(out)],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    assert main(["export", "sedaghat2002", "-o", str(out)]) == 0
     assert_same_model(builtin_network("sedaghat2002"), stochins.models.sbml.from_sbml(out, inputs=["insulin"]))
-    bad = subprocess.run([sys.executable, "-m", "stochins.cli", "export", "nope", "-o", str(out)],
-                         capture_output=True, text=True)
-    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    capsys.readouterr()
+    assert main(["export", "nope", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("stochins: error: nope: no such model file") and len(err.strip().splitlines()) == 1
 
 
 def test_libroadrunner_runs_the_exported_insulin_model_like_our_ode():
