@@ -58,7 +58,8 @@ def assert_same_model(net: Network, back: Network, seed: int = 0) -> None:
     assert set(back.events) == set(net.events)
     rng = np.random.default_rng(seed)
     counts = net.initial_counts()
-    for trial in range(20):  # random states around the initial one, random inputs, random parameter draws
+    trials = 20 if len(net.reactions) < 100 else 2  # Smith 2013: 367 laws, evaluated in Python
+    for trial in range(trials):  # random states around the initial one, random inputs, random parameter draws
         env = {**net.parameters, **{k: float(rng.uniform(0, 2 * v + 10)) for k, v in net.inputs.items()}}
         if trial % 2:
             env.update({k: v * float(rng.uniform(0.5, 2)) for k, v in net.parameters.items()})
@@ -181,3 +182,24 @@ def test_libroadrunner_runs_the_exported_insulin_model_like_our_ode():
         size = max(np.abs(theirs[:, k]).max(), 100_000 if name.startswith(("GLUT4", "PI", "Akt", "PKC")) else 0)
         err = np.abs(ours[name][0] - theirs[:, k]).max() / size
         assert err < 1e-4, (name, err)
+
+
+SBML = DSMTS.parent / "sbml"
+IMPORTED = {  # SBML files (no events, or events dropped) whose imported networks go round the exporter
+    **{f.name[:5]: (f, {}) for f in sorted(SBML.glob("000*-sbml-l3v1.xml"))
+       if f.name[:5] not in ("00028", "00029", "00032", "00033")},
+    "BIOMD137": (SBML / "BIOMD0000000137_Sedaghat2002_noFeedback.xml", {"inputs": ["x1"], "ignore_events": True,
+                                                                         "substance_scale": 100}),
+    "Kubota2012": (SBML / "MODEL1204060000_Kubota2012.xml", {"substance_scale": 100}),
+    "Smith2013": (SBML / "BIOMD0000000474_Smith2013_InsulinOxidativeStress.xml", {"ignore_events": True}),
+}
+
+
+@pytest.mark.parametrize("name", list(IMPORTED))
+def test_imported_sbml_models_round_trip(name):
+    from stochins.models.sbml import from_sbml
+
+    path, options = IMPORTED[name]
+    net = from_sbml(path, **options)
+    back = from_sbml_string(to_sbml(net), inputs=list(net.inputs))
+    assert_same_model(net, back)

@@ -972,7 +972,7 @@ def to_sbml(model) -> str:
                 ref.setStoichiometry(float(n))
                 ref.setConstant(True)
         law = r.propensity if r.propensity is not None else r.rate
-        text = f"({_formula(law.tree.body)})"
+        text = f"({law.text})"
         if r.propensity is None:  # mass action with the stochastic combinatorial factor
             for sid, n in r.reactants:
                 text += "".join(f" * ({sid} - {j})" if j else f" * {sid}" for j in range(n))
