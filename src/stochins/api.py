@@ -33,10 +33,14 @@ class Result:
     parameters: np.ndarray | None = None                       # (cells, len(parameter_names))
     work_names: list[str] = field(default_factory=list)        # e.g. ["events"] for the SSA
     method_reason: str = ""                                     # why method "auto" chose ``method``
+    observables: list[str] = field(default_factory=list)       # recorded named expressions
+    observable_trajectories: np.ndarray | None = None          # (cells, T, len(observables)) float64
 
-    def __getitem__(self, species: str) -> np.ndarray:
-        """(cells, T) trajectories of one species."""
-        return self.trajectories[:, :, self.species.index(species)]
+    def __getitem__(self, name: str) -> np.ndarray:
+        """(cells, T) trajectories of one species or observable."""
+        if name in self.observables and name not in self.species:
+            return self.observable_trajectories[:, :, self.observables.index(name)]
+        return self.trajectories[:, :, self.species.index(name)]
 
 
 def simulate(model: ModelLike, cells: int = 1000, t_end: float = 60.0, samples: int = 61, *,
@@ -72,8 +76,11 @@ def simulate(model: ModelLike, cells: int = 1000, t_end: float = 60.0, samples: 
     work = np.empty((cells, len(chosen.work)), dtype=np.int64)
     names = list(plan.variability.names) if plan.variability else []
     drawn = np.empty((cells, len(names)))
+    observed = np.empty((cells, plan.time.size, len(plan.observables))) if plan.observables else None
     for block in LocalExecutor(threads).map(plan, block_ranges(cells, block_size)):
         rows = slice(block.first_cell, block.first_cell + block.events.size)
         traj[rows], events[rows], work[rows], drawn[rows] = block.trajectories, block.events, block.work, block.drawn
+        if observed is not None:
+            observed[rows] = block.observables
     return Result(plan.time, list(plan.record), traj, events, plan.seed, plan.method, compiled.network.name, work,
-                  names, drawn, list(chosen.work), plan.method_reason)
+                  names, drawn, list(chosen.work), plan.method_reason, list(plan.observables), observed)

@@ -49,6 +49,13 @@ def main(argv: list[str] | None = None) -> int:
                    description="List the simulation methods (run-file key 'method') with their options "
                                "(run-file key named after the method, e.g. 'tau: {epsilon: 0.01}').")
 
+    p = sub.add_parser("export", help="write a model as SBML (Level 3 Version 2)",
+                       description="Write a model (built-in name, model YAML or SBML file) as SBML Level 3 Version 2: "
+                                   "amounts in molecules, propensities as kinetic laws, inputs as parameters, "
+                                   "expressions as assignment rules, events.")
+    p.add_argument("model", help="built-in model name, model YAML or SBML file")
+    p.add_argument("-o", "--output", required=True, help="SBML file to write")
+
     p = sub.add_parser("summarize", help="population statistics (and EC50s) of a results file",
                        description="Print mean, SD, CV, Fano factor and 5/50/95 % quantiles across cells per "
                                    "condition, species and time, from the stored summaries.")
@@ -134,6 +141,8 @@ def _info(args) -> int:
               f"{s.get('trajectories_kept')} trajectories kept, {cond.time.size} samples "
               f"{cond.time[0]:g}-{cond.time[-1]:g} min{'; ' + settings if settings else ''}")
         print(f"    species: {', '.join(cond.species)}")
+        if cond.observables:
+            print(f"    observables: {', '.join(cond.observables)}")
     return 0
 
 
@@ -155,7 +164,7 @@ def _summarize(args) -> int:
         recorded = list(dict.fromkeys(float(grid[time_index(grid, t)]) for t in times))  # 15 and 14.8 -> once
         fits = []
         for key in keys:
-            for sp in species or r[r.conditions[0]].species:
+            for sp in species or r[r.conditions[0]].quantities:
                 for t in recorded:
                     dr = dose_response(r, sp, t, dose_key=key)
                     try:
@@ -244,13 +253,30 @@ def _methods(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from pathlib import Path
+
+    from .errors import ModelError
+    from .models.loader import load_network
+    from .models.sbml import to_sbml
+
+    try:
+        text = to_sbml(load_network(args.model))
+        Path(args.output).write_text(text, encoding="utf-8")
+    except ModelError as exc:
+        return _fail(exc, 2)
+    except OSError as exc:
+        return _fail(OSError(f"{args.output}: cannot write ({exc.strerror})"), 2)
+    return 0
+
+
 def _fail(exc: Exception, status: int) -> int:
     print(f"stochins: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
     return status
 
 
 _VERBS = {"run": _run, "validate": _validate, "info": _info, "summarize": _summarize, "plot": _plot,
-          "models": _models, "methods": _methods}
+          "models": _models, "methods": _methods, "export": _export}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -158,6 +158,9 @@ class CompiledModel:
 
 
 def compile_network(network: Network) -> CompiledModel:
+    if network.events:  # parsed and validated (network.py) but not executed yet: never ignore them silently
+        raise ModelError(f"{network.source}: events are not yet supported by the engine (event "
+                         f"{', '.join(map(repr, network.events))}); remove them, or for SBML pass ignore_events")
     species = sorted(network.species)
     parameters = sorted(network.parameters)
     inputs = sorted(network.inputs)

@@ -342,8 +342,8 @@ def check_against_model(config: RunConfig, model) -> None:
     except (ModelError, ArgumentError) as exc:
         raise ConfigError(f"{where}model_parameters: {exc}") from None
     for name in config.record or []:
-        if name not in model.species:
-            match = difflib.get_close_matches(name, model.declared_species, n=1)
+        if name not in model.species and name not in model.network.expressions:  # species or observable
+            match = difflib.get_close_matches(name, model.declared_species + list(model.network.expressions), n=1)
             hint = f" (did you mean {match[0]!r}?)" if match else f" (model species: {', '.join(model.declared_species)})"
             raise ConfigError(f"{where}record: unknown species {name!r}{hint}")
     try:

@@ -8,6 +8,7 @@ kernel can never disagree about what an expression means.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable, Mapping
@@ -105,6 +106,18 @@ class Expr:
             return math.nan  # the kernel sees IEEE inf/nan here; callers report non-finite values
         return math.nan if isinstance(value, complex) else float(value)  # e.g. (-1) ** 0.5
 
+    def evaluate_array(self, env: Mapping[str, "np.ndarray | float"]) -> "np.ndarray":
+        """Element-wise value over numpy arrays (broadcast together), e.g. an observable over every
+        cell and recorded time at once; division by zero gives inf/nan as in the kernels."""
+        import numpy as np
+
+        tree = ast.fix_missing_locations(_Vectorize().visit(_copy(self.tree)))
+        code = compile(tree, "<expr>", "eval")
+        with np.errstate(all="ignore"):
+            value = eval(code, {"_np": np, "_e": env, "_min": _np_min, "_max": _np_max,
+                                "_and": _np_and, "_or": _np_or, "__builtins__": {}})
+        return np.asarray(value, dtype=np.float64)
+
     def is_nonnegative_constant(self) -> bool:
         return not self.symbols and self.evaluate({}) >= 0.0
 
@@ -177,3 +190,70 @@ class _Rename(ast.NodeTransformer):
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
         return ast.parse(self.name_of(node.id), mode="eval").body
+
+
+def _np_min(*args):
+    import numpy as np
+
+    return functools.reduce(np.minimum, args)
+
+
+def _np_max(*args):
+    import numpy as np
+
+    return functools.reduce(np.maximum, args)
+
+
+def _np_and(*args):
+    import numpy as np
+
+    return functools.reduce(np.logical_and, args)
+
+
+def _np_or(*args):
+    import numpy as np
+
+    return functools.reduce(np.logical_or, args)
+
+
+#: the numpy counterparts of the functions an expression may call (after ``_Specials``)
+_NUMPY_FUNCS = {"math.exp": "_np.exp", "math.log": "_np.log", "math.log10": "_np.log10", "math.sqrt": "_np.sqrt",
+                "math.floor": "_np.floor", "math.ceil": "_np.ceil", "abs": "_np.abs", "min": "_min",
+                "max": "_max", "pow": "_np.power"}
+
+
+class _Vectorize(ast.NodeTransformer):
+    """Rewrite a checked expression for numpy arrays: symbols read from ``_e``, functions, conditionals
+    and boolean logic element-wise (``a if c else b`` -> ``where``, chained comparisons -> ``and``)."""
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        name = ast.unparse(node.func)
+        return ast.Call(ast.parse(_NUMPY_FUNCS[name], mode="eval").body,
+                        [self.visit(a) for a in node.args], [])
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        return ast.parse(f"_e[{node.id!r}]", mode="eval").body
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.AST:
+        return _np_call("_np.where", [self.visit(node.test), self.visit(node.body), self.visit(node.orelse)])
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
+        return _np_call("_and" if isinstance(node.op, ast.And) else "_or", [self.visit(v) for v in node.values])
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
+        if isinstance(node.op, ast.Not):
+            return _np_call("_np.logical_not", [self.visit(node.operand)])
+        return self.generic_visit(node)
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        left = self.visit(node.left)
+        parts = []
+        for op, right in zip(node.ops, node.comparators):
+            right = self.visit(right)
+            parts.append(ast.Compare(left, [op], [right]))
+            left = right
+        return parts[0] if len(parts) == 1 else _np_call("_and", parts)
+
+
+def _np_call(name: str, args: list) -> ast.expr:
+    return ast.Call(ast.parse(name, mode="eval").body, args, [])

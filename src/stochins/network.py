@@ -6,6 +6,7 @@ validation error is a :class:`ModelError` whose one-line message names the file 
 
 from __future__ import annotations
 
+import ast
 import difflib
 import math
 import re
@@ -18,11 +19,12 @@ import yaml
 from .expressions import FUNCTIONS, Expr, ModelError
 from .yamlio import load_yaml
 
-__all__ = ["Network", "Reaction", "Species", "ModelError", "parse_equation"]
+__all__ = ["Network", "Reaction", "Species", "Event", "ModelError", "parse_equation"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED = FUNCTIONS | {"t", "time", "math", "and", "or", "not", "if", "else", "True", "False", "None"}
-_TOP_KEYS = ("name", "description", "time_unit", "species", "parameters", "inputs", "expressions", "reactions")
+_TOP_KEYS = ("name", "description", "time_unit", "species", "parameters", "inputs", "expressions", "reactions",
+             "events")
 _REACTION_KEYS = ("equation", "rate", "propensity", "description")
 _TERM = re.compile(r"^(?:(\d+)\s*\*?\s*)?([A-Za-z_][A-Za-z0-9_]*)$")
 
@@ -53,6 +55,35 @@ class Reaction:
         return {s: n for s, n in change.items() if n != 0}
 
 
+@dataclass(frozen=True)
+class Event:
+    """A discontinuity: when ``trigger`` turns true, each target is set to its expression's value.
+
+    SBML semantics (the defaults are SBML Level 2's): ``persistent`` (the assignments happen even if the
+    trigger turns false again before they are executed; without delays always the case),
+    ``initial_value`` (the trigger's value just before t = 0: ``False`` lets a trigger that holds at
+    the start fire at t = 0), ``use_values_from_trigger_time`` (assignments read the state when the
+    trigger fired) and ``priority`` (simultaneous events: highest first, then by name). The trigger
+    and the assignments may read time ``t``, species, parameters, inputs and expressions (inlined).
+    """
+
+    name: str
+    trigger: Expr
+    assignments: dict[str, Expr]  # target (species, parameter or input) -> new value
+    persistent: bool = True
+    initial_value: bool = True
+    use_values_from_trigger_time: bool = True
+    priority: Expr | None = None
+    description: str = ""
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+_EVENT_KEYS = ("trigger", "assign", "persistent", "initial_value", "use_values_from_trigger_time", "priority",
+               "delay", "description")
+
+
 @dataclass
 class Network:
     name: str
@@ -65,6 +96,7 @@ class Network:
     time_unit: str = "min"
     source: str = "<model>"
     text: str = field(default="", repr=False)  # the YAML the network was read from, for provenance
+    events: dict[str, Event] = field(default_factory=dict)  # executed by the engine (not yet: see compile)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -193,10 +225,11 @@ class Network:
                                     propensity=Expr.parse(spec["propensity"], f"{where} propensity"))
             _add(reactions, seen, reaction, source)
 
+        events = _parse_events(data.get("events"), source)
         net = cls(name=str(data.get("name") or Path(source).stem), species=species, parameters=parameters,
                   inputs=inputs, expressions=raw_expr, reactions=reactions,
                   description=str(data.get("description") or ""), time_unit=str(data.get("time_unit") or "min"),
-                  source=source)
+                  source=source, events=events)
         net._validate()
         return net
 
@@ -222,6 +255,7 @@ class Network:
                 if self.species[s].constant and n < 0:
                     raise ModelError(f"{where}: consumes constant species {s!r}; a constant species may "
                                      f"only act as a modifier (write '{s} -> {s} + ...') or in a propensity")
+        self.events = _resolve_events(self, self.events)
         # a propensity must be a non-negative number at the initial state with default parameters
         env = self.default_environment()
         for r in self.reactions.values():
@@ -316,6 +350,100 @@ def _resolve_expressions(raw: dict[str, Expr], known: set[str], source: str) -> 
     for name in raw:
         visit(name)
     return {name: resolved[name] for name in raw}
+
+
+def _parse_events(section: Any, source: str) -> dict[str, Event]:
+    """The ``events:`` section: ``name: {trigger: "t >= 25", assign: {X: 50}, ...}`` (checked for form
+    here, against the model's symbols in :func:`_resolve_events`)."""
+    if section is None:
+        return {}
+    if not isinstance(section, Mapping):
+        raise ModelError(f"{source}: 'events' must be a mapping of name: {{trigger, assign}}")
+    events: dict[str, Event] = {}
+    for name, spec in section.items():
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ModelError(f"{source}: event name {name!r} is not a valid identifier")
+        where = f"{source}: event {name!r}"
+        if not isinstance(spec, Mapping):
+            raise ModelError(f"{where}: expected a mapping with 'trigger' and 'assign'")
+        for key in spec:
+            if key not in _EVENT_KEYS:
+                raise ModelError(f"{where}: unknown key {key!r}{_did_you_mean(key, _EVENT_KEYS)}")
+        if "delay" in spec:
+            raise ModelError(f"{where}: delayed events are not supported (remove 'delay', or schedule the change "
+                             f"at the later time)")
+        for key in ("trigger", "assign"):
+            if key not in spec:
+                raise ModelError(f"{where}: missing {key!r}")
+        trigger = Expr.parse(spec["trigger"], f"{where} trigger")
+        if not isinstance(trigger.tree.body, (ast.Compare, ast.BoolOp)) and not (
+                isinstance(trigger.tree.body, ast.UnaryOp) and isinstance(trigger.tree.body.op, ast.Not)):
+            raise ModelError(f"{where}: trigger {trigger.text!r} must be a condition, e.g. 't >= 25' or 'P2 > 30'")
+        assign = spec["assign"]
+        if not isinstance(assign, Mapping) or not assign:
+            raise ModelError(f"{where}: 'assign' must be a non-empty mapping of target: value")
+        flags = {}
+        for key, default in (("persistent", True), ("initial_value", True), ("use_values_from_trigger_time", True)):
+            flags[key] = spec.get(key, default)
+            if not isinstance(flags[key], bool):
+                raise ModelError(f"{where}: '{key}' must be true or false, got {flags[key]!r}")
+        priority = Expr.parse(spec["priority"], f"{where} priority") if spec.get("priority") is not None else None
+        events[name] = Event(name, trigger, {str(k): Expr.parse(v, f"{where} assign {k!r}") for k, v in assign.items()},
+                             priority=priority, description=str(spec.get("description") or ""), **flags)
+    return events
+
+
+def _resolve_events(net: "Network", events: dict[str, Event]) -> dict[str, Event]:
+    """Check events against the model (targets, symbols) and inline expressions; reject events that
+    could set off one another in a cycle at one instant."""
+    src = net.source
+    known = net.known_symbols() | {"t", "time"}
+    targets = set(net.species) | set(net.parameters) | set(net.inputs)
+    out: dict[str, Event] = {}
+    for ev in events.values():
+        where = f"{src}: event {ev.name!r}"
+        if ev.name in net.known_symbols() or ev.name in net.reactions:
+            raise ModelError(f"{where}: the name is already used by a species, parameter, input, expression or "
+                             f"reaction")
+        parts = [("trigger", ev.trigger)] + [(f"assign {k!r}", v) for k, v in ev.assignments.items()] + \
+            ([("priority", ev.priority)] if ev.priority is not None else [])
+        for what, expr in parts:
+            for sym in sorted(expr.symbols):
+                if sym not in known:
+                    raise ModelError(f"{where}: unknown symbol {sym!r} in {what} {expr.text!r}"
+                                     f"{_did_you_mean(sym, known)}")
+        for target in ev.assignments:
+            if target in net.expressions:
+                raise ModelError(f"{where}: cannot assign {target!r}, an expression computed from other symbols "
+                                 f"(assign what it reads instead)")
+            if target not in targets:
+                raise ModelError(f"{where}: unknown target {target!r} (an event may set species, parameters or "
+                                 f"inputs){_did_you_mean(target, targets)}")
+        out[ev.name] = Event(ev.name, ev.trigger.substitute(net.expressions),
+                             {k: v.substitute(net.expressions) for k, v in ev.assignments.items()},
+                             ev.persistent, ev.initial_value, ev.use_values_from_trigger_time,
+                             ev.priority.substitute(net.expressions) if ev.priority is not None else None,
+                             ev.description)
+    # event a -> b when a sets a symbol b's trigger reads; a cycle of two or more events could fire forever at
+    # one instant (an event resetting what its own trigger reads, e.g. X > 100 -> X = 0, is the usual case)
+    edges = {a: sorted(b for b in out if b != a and set(out[a].assignments) & out[b].trigger.symbols) for a in out}
+    state: dict[str, int] = {}
+
+    def visit(a: str, path: list[str]) -> None:
+        state[a] = 1
+        for b in edges[a]:
+            if state.get(b) == 1:
+                cycle = path[path.index(b):] + [b]
+                raise ModelError(f"{src}: events {' -> '.join(repr(c) for c in cycle)} set what each other's "
+                                 f"triggers read, in a cycle (simultaneous firings could cascade without end)")
+            if b not in state:
+                visit(b, path + [b])
+        state[a] = 2
+
+    for a in sorted(out):
+        if a not in state:
+            visit(a, [a])
+    return out
 
 
 def _did_you_mean(word: str, choices) -> str:

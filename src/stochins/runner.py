@@ -102,7 +102,8 @@ def run(path_or_config: str | Path | RunConfig, *, output: str | Path | None = N
                                                       else {})},
                            config.cells, plan.time, list(plan.record),
                            list(plan.variability.names) if plan.variability else [],
-                           np.int32 if METHODS[plan.method].stochastic else np.float64, _kept(config))
+                           np.int32 if METHODS[plan.method].stochastic else np.float64, _kept(config),
+                           list(plan.observables))
              for cond, plan in zip(prepared.conditions, prepared.plans)]
     attrs = {"run_config": config.to_yaml(), "model": prepared.model.network.text,
              "model_name": prepared.model.network.name, "model_hash": prepared.model.model_hash,
@@ -122,7 +123,7 @@ def run(path_or_config: str | Path | RunConfig, *, output: str | Path | None = N
             start = writer.cells_done(spec.name)
             bar.update(start)
             for result in executor.map(plan, block_ranges(config.cells, block, start)):
-                writer.append(spec.name, result.first_cell, result.trajectories, result.drawn)
+                writer.append(spec.name, result.first_cell, result.trajectories, result.drawn, result.observables)
                 n = result.trajectories.shape[0]
                 bar.update(n)
                 if log:

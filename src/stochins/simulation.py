@@ -21,6 +21,7 @@ from .engine import common
 from .engine.methods import AUTO, METHODS, get_method, method_names
 from .engine.rng import seed_streams
 from .errors import ArgumentError, SimulationError
+from .observables import Observables, split_record
 from .schedule import InputSpec, Schedule, build_schedule
 from .variability import CELL_SIZE, Variability, parse_variability
 
@@ -42,6 +43,7 @@ class Block:
     events: np.ndarray        # (n,) reaction events per cell (leaped firings included; 0 for the ODE)
     work: np.ndarray          # (n, W) the method's work statistics (Method.work names the columns)
     drawn: np.ndarray         # (n, V) per-cell drawn values (Plan.variability.names)
+    observables: np.ndarray | None = None  # (n, T, O) float64 values of Plan.observables
 
 
 def block_ranges(cells: int, block_size: int, start: int = 0) -> list[tuple[int, int]]:
@@ -73,6 +75,7 @@ class Plan:
     options: dict[str, np.ndarray] = field(default_factory=dict)  # option vector per method name
     variability: Variability | None = None        # per-cell draws (None: every cell alike)
     method_reason: str = ""                       # why ``auto`` chose the method it did
+    observables: list[str] = field(default_factory=list)  # recorded named expressions (observables.py)
 
     @classmethod
     def create(cls, model: CompiledModel, *, t_end: float, samples: int, t_start: float = 0.0,
@@ -94,12 +97,8 @@ class Plan:
             seed = secrets.randbits(63)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
             raise ArgumentError(f"seed: expected an integer in [0, 2**64), got {seed!r}")
-        record = list(model.declared_species if record is None else record)
-        for name in record:
-            if name not in model.species:
-                raise ArgumentError(f"record: unknown species {name!r} "
-                                    f"(model species: {', '.join(model.declared_species)})")
-        if not record:
+        record, observables = split_record(model, record)
+        if not record and not observables:
             raise ArgumentError("record: at least one species must be recorded")
         params = model.parameter_vector(model_parameters)
         model.initial_state(params)  # validates initial counts under these parameters
@@ -109,7 +108,7 @@ class Plan:
         spread = parse_variability(variability, dict(zip(model.parameters, params.tolist())),
                                    dict(zip(model.species, model.initial_state(params).tolist())))
         return cls(model, np.linspace(t_start, t_end, samples), record, method, int(seed), condition,
-                   params, schedule, method_options(options), spread)
+                   params, schedule, method_options(options), spread, observables=observables)
 
     def default_block_size(self, cells: int) -> int:
         """Cells per block: bounded by working memory (output, state, parameters, streams) and BLOCK_CELLS."""
@@ -140,7 +139,9 @@ class Plan:
     def block(self, first_cell: int, n: int, threads: int | None = None) -> Block:
         method = METHODS[self.resolve_method(threads)]
         p, x0, drawn = self.cells(first_cell, n)
-        rec = self.model.species_index(self.record)
+        observe = Observables(self.model, self.observables)
+        kernel_record = self.record + [s for s in observe.species if s not in self.record]
+        rec = self.model.species_index(kernel_record)
         rng = (seed_streams(np.uint64(self.seed), np.uint64(self.condition), first_cell, n) if method.stochastic
                else np.zeros((n, 4), dtype=np.uint64))
         out = np.zeros((n, self.time.size, rec.size), dtype=np.int32 if method.stochastic else np.float64)
@@ -152,7 +153,11 @@ class Plan:
             entry(x0, p, self.schedule.times, self.schedule.values, self.time, rec, rng, out, status, detail, work,
                   self.options[method.name], *self.model.needs(method.needs))
         self._check(status, detail, first_cell)
-        return Block(first_cell, out, method.event_count(work), work, drawn)
+        block = Block(first_cell, out, method.event_count(work), work, drawn)
+        if observe:  # evaluated on the recorded species; then only the requested species are kept
+            block.observables = observe.evaluate(out, kernel_record, p, self.time, self.schedule)
+            block.trajectories = np.ascontiguousarray(out[:, :, :len(self.record)])
+        return block
 
     def cells(self, first_cell: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per-cell parameter vectors (n, P+2+D), initial states (n, S) and drawn values (n, V)."""

@@ -55,8 +55,12 @@ def read_summaries(path: Path, name: str) -> dict:
     """A condition's stored summaries in one file open (never the trajectories)."""
     with h5py.File(path, "r") as f:
         g = f["conditions"][name]
-        return {"mean": g["mean"][...], "std": g["std"][...], "quantiles": g["quantiles"][...],
-                "quantile": g["quantile"][...], "cells": int(g.attrs["cells_done"])}
+        out = {"mean": g["mean"][...], "std": g["std"][...], "quantiles": g["quantiles"][...],
+               "quantile": g["quantile"][...], "cells": int(g.attrs["cells_done"])}
+        if "observable" in g:  # observables follow the species on the last axis (Condition.quantities)
+            for key in ("mean", "std", "quantiles"):
+                out[key] = np.concatenate([out[key], g["observable_" + key][...]], axis=-1)
+        return out
 
 
 def quantile_row(levels: np.ndarray, q: float) -> int | None:

@@ -102,10 +102,10 @@ def dose_response(results: Results | str | Path, species: str | Sequence[str], t
         cond = r[name]
         if dose_key not in cond.settings:
             continue
-        check_species(parts, cond.species)
+        check_species(parts, cond.quantities)
         ti = time_index(cond.time, time)
         s = read_summaries(r.path, name)
-        cols = [cond.species.index(p) for p in parts]
+        cols = [cond.quantities.index(p) for p in parts]
         mean = float(s["mean"][ti, cols].sum())
         if len(cols) == 1:
             q5, q95 = (quantile_row(s["quantile"], q) for q in (0.05, 0.95))

@@ -36,8 +36,8 @@ def plot_results(results: Results | str | Path, path: str | Path, species: Seque
         if n not in r.conditions:
             raise AnalysisError(f"unknown condition {n!r} (conditions: {', '.join(r.conditions)})")
     first = r[names[0]]
-    sp = list(first.species if species is None else species)
-    check_species(sp, first.species)
+    sp = list(first.quantities if species is None else species)
+    check_species(sp, first.quantities)
     deterministic = r.attrs.get("method") == "ode"
     if cells is None:
         cells = max(1, min(5, 30 // len(names)))
@@ -47,16 +47,18 @@ def plot_results(results: Results | str | Path, path: str | Path, species: Seque
     with h5py.File(r.path, "r") as f:
         for name, color in zip(names, colors):
             cond = r[name]
-            check_species(sp, cond.species)
+            check_species(sp, cond.quantities)
             s = read_summaries(r.path, name)
             q5, q95 = quantile_row(s["quantile"], 0.05), quantile_row(s["quantile"], 0.95)
             traj = f["conditions"][name]["trajectories"]
             k = 0 if deterministic else min(cells, traj.shape[0])
             few = traj[:k] if k else None  # a slice: only these cells are read
+            if few is not None and cond.observables:  # observables follow the species (Condition.quantities)
+                few = np.concatenate([few, f["conditions"][name]["observable_trajectories"][:k]], axis=-1)
             k_cells = max(k_cells, k)
             t = cond.time
             for ax, name_s in zip(axes, sp):
-                j = cond.species.index(name_s)
+                j = cond.quantities.index(name_s)
                 m, sd = s["mean"][:, j], s["std"][:, j]
                 if few is not None:
                     ax.plot(t, few[:, :, j].T, color=color, lw=0.6, alpha=0.35)
@@ -90,8 +92,8 @@ def plot_dose_response(results: Results | str | Path, path: str | Path, species:
             raise AnalysisError(f"{r.path}: no dose sweep (no inputs.<name>.dose varies across conditions)")
         dose_key = keys[0]
     first = r[r.conditions[0] if conditions is None else conditions[0]]
-    sp = list(first.species if species is None else species)
-    check_species(sp, first.species)
+    sp = list(first.quantities if species is None else species)
+    check_species(sp, first.quantities)
     times = [float(first.time[-1])] if times is None else list(times)
     unit = "nM" if dose_key == "inputs.insulin.dose" else "dose units"
     fig, axes = _grid(len(sp))

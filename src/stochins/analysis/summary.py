@@ -58,8 +58,8 @@ def summary_table(results: Results | str | Path, times: Sequence[float] | None =
     rows: list[SummaryRow] = []
     for name in (r.conditions if conditions is None else conditions):
         cond = r[name]
-        names = list(cond.species) if species is None else list(species)
-        check_species(names, cond.species)
+        names = list(cond.quantities) if species is None else list(species)
+        check_species(names, cond.quantities)
         idx = range(cond.time.size) if times is None else list(dict.fromkeys(time_index(cond.time, t) for t in times))
         s = read_summaries(r.path, name)
         qi = {q: quantile_row(s["quantile"], q) for q in (0.05, 0.5, 0.95)}
@@ -68,7 +68,7 @@ def summary_table(results: Results | str | Path, times: Sequence[float] | None =
             return float(s["quantiles"][qi[q], ti, si]) if qi[q] is not None else math.nan
 
         for sp in names:
-            si = cond.species.index(sp)
+            si = cond.quantities.index(sp)
             for ti in idx:
                 m, sd = float(s["mean"][ti, si]), float(s["std"][ti, si])
                 rows.append(SummaryRow(name, sp, float(cond.time[ti]), m, sd, float(cv(m, sd)), float(fano(m, sd)),

@@ -10,7 +10,7 @@ not kept; quantiles are computed at the end from the kept cells (see ``quantiles
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -43,6 +43,7 @@ class ConditionSpec:
     parameter_names: list[str]
     dtype: type             # np.int32 counts, np.float64 for the ODE
     keep: int               # trajectories kept for the first `keep` cells
+    observables: list[str] = field(default_factory=list)  # recorded named expressions (float64)
 
 
 class TrajectoryWriter:
@@ -102,6 +103,8 @@ class TrajectoryWriter:
             _attach(mean, time, species)
             _attach(std, time, species)
             _attach(quantiles, quantile, time, species)
+            if c.observables:
+                _create_observables(g, c, self._comp)
 
     def _reopen(self, fingerprint: str) -> h5py.File:
         if not self.path.exists():
@@ -126,6 +129,7 @@ class TrajectoryWriter:
             g["cell"].resize((done,))
             g["trajectories"].resize((min(done, g["trajectories"].shape[0]),) + g["trajectories"].shape[1:])
             g["parameters"].resize((done, g["parameters"].shape[1]))
+            _reopen_observables(g)
         return f
 
     def cells_done(self, condition: str) -> int:
@@ -133,7 +137,7 @@ class TrajectoryWriter:
 
     # ------------------------------------------------------------------ streaming
     def append(self, condition: str, first_cell: int, trajectories: np.ndarray,
-               parameters: np.ndarray | None = None) -> None:
+               parameters: np.ndarray | None = None, observables: np.ndarray | None = None) -> None:
         c = self.conditions[condition]
         g = self.file["conditions"][condition]
         done = int(g.attrs["cells_done"])
@@ -153,12 +157,16 @@ class TrajectoryWriter:
         if p.shape[1]:
             p[done:] = parameters
         _merge_moments(g, done, trajectories)
+        if c.observables:
+            _append_observables(g, done, observables)
         g.attrs["cells_done"] = done + n
         self.file.flush()
 
     def finish(self) -> None:
         for c in self.conditions.values():
             g = self.file["conditions"][c.name]
+            if c.observables:
+                _finish_observables(g, c.keep)
             traj = g["trajectories"]
             n = traj.shape[0]
             if n:
@@ -180,6 +188,63 @@ class TrajectoryWriter:
 def _attach(dataset: h5py.Dataset, *scales: h5py.Dataset) -> None:
     for axis, scale in enumerate(scales):
         dataset.dims[axis].attach_scale(scale)
+
+
+_OBS = "observable_"  # prefix of the observables' datasets, beside the species' ones
+
+
+class _Prefixed:
+    """A group seen through a name prefix, so the species' moment update serves the observables."""
+
+    def __init__(self, group: h5py.Group, prefix: str):
+        self.group, self.prefix = group, prefix
+
+    def __getitem__(self, key: str):  # "mean" -> "observable_mean", "_m2" -> "_observable_m2"
+        return self.group[f"_{self.prefix}{key[1:]}" if key.startswith("_") else self.prefix + key]
+
+
+def _create_observables(g: h5py.Group, c: ConditionSpec, comp: dict) -> None:
+    """``observable`` scale, ``observable_trajectories`` (cell, time, observable) float64 and their
+    summaries (``observable_mean``, ``_std``, ``_quantiles``), mirroring the species' datasets."""
+    n_t, n_o = c.time.size, len(c.observables)
+    scale = g.create_dataset("observable", data=np.array(c.observables, dtype=object), dtype=_STR)
+    scale.make_scale("observable")
+    rows = int(max(1, min(max(c.keep, 1), CHUNK_BYTES // (n_t * n_o * 8))))
+    traj = g.create_dataset(_OBS + "trajectories", shape=(0, n_t, n_o), maxshape=(None, n_t, n_o),
+                            dtype=np.float64, chunks=(rows, n_t, n_o), **comp)
+    mean = g.create_dataset(_OBS + "mean", data=np.zeros((n_t, n_o)))
+    std = g.create_dataset(_OBS + "std", data=np.full((n_t, n_o), np.nan))
+    g.create_dataset("_" + _OBS + "m2", data=np.zeros((n_t, n_o)))
+    quantiles = g.create_dataset(_OBS + "quantiles", data=np.full((QUANTILES.size, n_t, n_o), np.nan))
+    _attach(traj, g["cell"], g["time"], scale)
+    _attach(mean, g["time"], scale)
+    _attach(std, g["time"], scale)
+    _attach(quantiles, g["quantile"], g["time"], scale)
+
+
+def _append_observables(g: h5py.Group, done: int, values: np.ndarray) -> None:
+    """Store the observables of the cells whose species trajectories were stored (call after them)."""
+    traj = g[_OBS + "trajectories"]
+    stored = g["trajectories"].shape[0]
+    if stored > traj.shape[0]:
+        traj.resize((stored,) + traj.shape[1:])
+        traj[done:stored] = values[:stored - done]
+    _merge_moments(_Prefixed(g, _OBS), done, values)
+
+
+def _reopen_observables(g: h5py.Group) -> None:
+    if _OBS + "trajectories" in g:
+        traj = g[_OBS + "trajectories"]
+        traj.resize((g["trajectories"].shape[0],) + traj.shape[1:])
+
+
+def _finish_observables(g: h5py.Group, keep: int) -> None:
+    traj = g[_OBS + "trajectories"]
+    if traj.shape[0]:
+        g[_OBS + "quantiles"][...] = _quantiles(traj)
+    if traj.shape[0] > keep:
+        traj.resize((keep,) + traj.shape[1:])
+    del g["_" + _OBS + "m2"]
 
 
 def _plain(value):
@@ -231,6 +296,8 @@ class Condition:
             self.species = [s.decode() if isinstance(s, bytes) else s for s in g["species"][...]]
             self.parameter_names = [s.decode() if isinstance(s, bytes) else s for s in g["parameter"][...]]
             self.cells_done = int(g.attrs["cells_done"])
+            self.observables = [s.decode() if isinstance(s, bytes) else s
+                                for s in (g["observable"][...] if "observable" in g else [])]
 
     def _read(self, key: str) -> np.ndarray:
         with h5py.File(self.path, "r") as f:
@@ -256,8 +323,21 @@ class Condition:
     def quantiles(self) -> np.ndarray:
         return self._read("quantiles")
 
-    def __getitem__(self, species: str) -> np.ndarray:
-        return self.trajectories[:, :, self.species.index(species)]
+    @property
+    def observable_trajectories(self) -> np.ndarray:
+        return self._read(_OBS + "trajectories")
+
+    @property
+    def quantities(self) -> list[str]:
+        """Species then observables: the names summaries and plots accept."""
+        return self.species + [o for o in self.observables if o not in self.species]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """(cells, time) trajectories of one species or observable."""
+        if name not in self.species and name in self.observables:
+            with h5py.File(self.path, "r") as f:
+                return f["conditions"][self.name][_OBS + "trajectories"][:, :, self.observables.index(name)]
+        return self.trajectories[:, :, self.species.index(name)]
 
     def to_xarray(self):
         import xarray as xr

@@ -11,7 +11,7 @@ from ..compile import CompiledModel, compile_network
 from ..errors import ModelError
 from ..network import Network
 
-__all__ = ["ModelLike", "builtin_models", "load_model"]
+__all__ = ["ModelLike", "builtin_models", "load_model", "load_network"]
 
 ModelLike = Union[str, os.PathLike, Network, CompiledModel]
 
@@ -33,15 +33,22 @@ def load_model(model: ModelLike, *, sbml: Mapping[str, object] | None = None) ->
     ``ignore_events``; see :func:`stochins.models.sbml.from_sbml`)."""
     if isinstance(model, CompiledModel):
         return model
+    return compile_network(load_network(model, sbml=sbml))
+
+
+def load_network(model: ModelLike, *, sbml: Mapping[str, object] | None = None) -> Network:
+    """As :func:`load_model`, but the validated :class:`Network` without compiling it (e.g. to export it)."""
+    if isinstance(model, CompiledModel):
+        return model.network
     if isinstance(model, Network):
-        return compile_network(model)
+        return model
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
         if not path.suffix and str(model) in builtin_models():
             with resources.as_file(resources.files("stochins.models") / f"{model}.yaml") as p:
-                return compile_network(Network.from_yaml(p))
+                return Network.from_yaml(p)
         if path.suffix.lower() in (".yaml", ".yml"):
-            return compile_network(Network.from_yaml(path))
+            return Network.from_yaml(path)
         if path.suffix.lower() in (".xml", ".sbml"):
             from .sbml import from_sbml
 
@@ -50,7 +57,7 @@ def load_model(model: ModelLike, *, sbml: Mapping[str, object] | None = None) ->
             if unknown:
                 raise ModelError(f"sbml.{sorted(unknown)[0]}: unknown SBML import option "
                                  f"(expected substance_scale, inputs, ignore_events)")
-            return compile_network(from_sbml(path, **options))
+            return from_sbml(path, **options)
         if not path.exists():
             names = ", ".join(builtin_models()) or "none"
             raise ModelError(f"{model}: no such model file and no built-in model of that name (built-ins: {names})")
@@ -60,5 +67,5 @@ def load_model(model: ModelLike, *, sbml: Mapping[str, object] | None = None) ->
     except ImportError:
         is_gillespy2_model = None
     if is_gillespy2_model is not None and is_gillespy2_model(model):
-        return compile_network(from_gillespy2(model))
+        return from_gillespy2(model)
     raise ModelError(f"cannot load a model from {type(model).__name__}")

@@ -71,7 +71,7 @@ import yaml
 from ..expressions import FUNCTIONS, Expr, ModelError
 from ..network import _RESERVED, Network, _resolve_expressions
 
-__all__ = ["from_sbml", "from_sbml_string"]
+__all__ = ["from_sbml", "from_sbml_string", "to_sbml"]
 
 
 def from_sbml(path: str | os.PathLike, *, substance_scale: float = 1.0, inputs: Sequence[str] = (),
@@ -132,12 +132,12 @@ class _Math:
     """libsbml ASTNode -> Python ``ast`` expression in the model format's syntax."""
 
     def __init__(self, libsbml, functions: dict, where: str, names: Callable[[str], ast.expr],
-                 time_value: float | None = None):
+                 time_value: float | str | None = None):
         self.L = libsbml
         self.functions = functions  # id -> FunctionDefinition
         self.where = where
         self.names = names
-        self.time_value = time_value  # None: time is an error (rate laws); 0.0 for initial values
+        self.time_value = time_value  # None: time is an error (rate laws); 0.0 for initial values; "t" events
         self.unsupported = {getattr(libsbml, k): v for k, v in _UNSUPPORTED_FUNCS.items() if hasattr(libsbml, k)}
 
     def error(self, what: str) -> ModelError:
@@ -166,6 +166,8 @@ class _Math:
         if t in (L.AST_CONSTANT_TRUE, L.AST_CONSTANT_FALSE):
             return ast.Compare(_num(1), [ast.Eq() if t == L.AST_CONSTANT_TRUE else ast.NotEq()], [_num(1)])
         if t == L.AST_NAME_TIME:
+            if isinstance(self.time_value, str):  # event triggers and assignments: the model format's t
+                return ast.Name(self.time_value, ast.Load())
             if self.time_value is None:
                 raise self.error("time-dependent rates are unsupported (SBML csymbol time); "
                                  "drive time dependence through an input schedule")
@@ -393,8 +395,9 @@ class _Importer:
                          for v, math_ in self.assign.items()}
         data["expressions"] = {k: _text(v) for k, v in self.expr_ast.items()}
         data["reactions"] = self._reactions(data)
+        data["events"] = self._event_specs()
         data["description"] = self._description()
-        for key in ("inputs", "expressions"):
+        for key in ("inputs", "expressions", "events"):
             if not data[key]:
                 del data[key]
         net = Network.from_dict(data, source=self.source)
@@ -413,6 +416,8 @@ class _Importer:
                 raise self.err(f"not valid SBML{where}: {_one_line(e.getMessage())}")
         for i in range(doc.getNumPlugins() if doc.getLevel() >= 3 else 0):  # L2 layout lives in annotations
             pkg = doc.getPlugin(i).getPackageName()
+            if pkg == "l3v2extendedmath":  # libsbml's name for math that is core in Level 3 Version 2
+                continue
             if doc.isSetPackageRequired(pkg) and doc.getPackageRequired(pkg):
                 raise self.unsupported(f"Level 3 package '{pkg}' (required=true)", f"xmlns:{pkg}")
         for i in range(doc.getNumUnknownPackages()):
@@ -513,6 +518,7 @@ class _Importer:
 
     def _events(self) -> None:
         dropped_inputs, dropped = [], []
+        self.kept_events: list = []  # translated in _event_specs once every symbol has its name
         for ev in self.m.getListOfEvents():
             eid = ev.getId() or "<event without id>"
             targets = [a.getVariable() for a in ev.getListOfEventAssignments()]
@@ -524,13 +530,54 @@ class _Importer:
             elif self.ignore_events:
                 dropped.append(f"{eid} ({what})")
             else:
-                raise self.unsupported("event", eid, f"{what}; declare the assigned variable an input and give "
-                                       f"the schedule in the run, or pass ignore_events=True to drop events")
+                self.kept_events.append(ev)
         if dropped_inputs:
             self.notes.append("events that only set inputs were dropped (the run's input schedule replaces them): "
                               + "; ".join(dropped_inputs))
         if dropped:
             self.notes.append("events dropped (ignore_events=True): " + "; ".join(dropped))
+
+    def _event_specs(self) -> dict:
+        """Kept events in the model format's ``events:`` form (targets in counts, like the state)."""
+        out: dict = {}
+        for i, ev in enumerate(self.kept_events):
+            eid = ev.getId() or f"event_{i + 1}"
+            where = f"event {eid!r}"
+            if ev.isSetDelay():
+                raise self.unsupported("event delay", eid, "delayed events are not supported")
+            trig = ev.getTrigger()
+            if trig is None or trig.getMath() is None:
+                raise self.err(f"{where} has no trigger")
+            spec: dict = {"trigger": _text(self._translate(trig.getMath(), f"trigger of {where}", time="t"))}
+            assign: dict = {}
+            for a in ev.getListOfEventAssignments():
+                var = a.getVariable()
+                if a.getMath() is None:
+                    raise self.err(f"{where}: assignment to {var!r} has no math")
+                if var in self.assign:
+                    raise self.err(f"{where}: assigns {var!r}, which an assignment rule defines")
+                if var in self.compartments:
+                    raise self.unsupported("event assignment to a compartment size", eid, var)
+                if var not in self.name or var in self.reaction_ids:
+                    raise self.err(f"{where}: unknown assignment target {var!r}")
+                value = self._translate(a.getMath(), f"assignment to {var!r} in {where}", time="t")
+                if var in self.sbml_species and var not in self.input_set:  # SBML amount/concentration -> count
+                    s = self.sbml_species[var]
+                    if not s.getHasOnlySubstanceUnits():
+                        value = ast.BinOp(value, ast.Mult(), ast.Name(self.name[s.getCompartment()], ast.Load()))
+                    if self.scale != 1.0:
+                        value = ast.BinOp(_num(self.scale), ast.Mult(), value)
+                assign[self.name[var]] = _text(value)
+            spec["assign"] = assign
+            if self.level >= 3:
+                spec["persistent"] = bool(trig.getPersistent())
+                spec["initial_value"] = bool(trig.getInitialValue())
+            if ev.isSetUseValuesFromTriggerTime():
+                spec["use_values_from_trigger_time"] = bool(ev.getUseValuesFromTriggerTime())
+            if self.level >= 3 and ev.isSetPriority() and ev.getPriority().getMath() is not None:
+                spec["priority"] = _text(self._translate(ev.getPriority().getMath(), f"priority of {where}", time="t"))
+            out[self.fresh(re.sub(r"\W", "_", eid))] = spec
+        return out
 
     # ------------------------------------------------------------------ initial values
     def _initial_values(self) -> None:
@@ -674,13 +721,13 @@ class _Importer:
             raise self.unsupported("species reference id used as a symbol (stoichiometry) in math", sid, where)
         raise self.err(f"{where}: unknown symbol {sid!r}")
 
-    def _translate(self, node, where: str, local: dict[str, str] | None = None) -> ast.expr:
+    def _translate(self, node, where: str, local: dict[str, str] | None = None, time: str | None = None) -> ast.expr:
         def names(sid: str) -> ast.expr:
             if local and sid in local:
                 return ast.Name(local[sid], ast.Load())
             return self._global_name(sid, where)
 
-        return _Math(self.L, self.functions, f"{self.source}: {where}", names)(node)
+        return _Math(self.L, self.functions, f"{self.source}: {where}", names, time_value=time)(node)
 
     def _nonnegative(self, node: ast.expr, seen: tuple[str, ...] = ()) -> bool:
         """Non-negative by construction (for every state, with the default parameter values)?"""
@@ -850,3 +897,198 @@ class _Importer:
         if self.notes:
             text += " Notes: " + "; ".join(self.notes) + "."
         return text
+
+
+# ---------------------------------------------------------------------- export
+def to_sbml(model) -> str:
+    """SBML Level 3 Version 2 text of a :class:`~stochins.Network` or compiled model, for COPASI,
+    libroadrunner and other SBML tools.
+
+    Species are amounts in molecules (``hasOnlySubstanceUnits``, substance and extent unit ``item``)
+    in one compartment of size 1, so every kinetic law is the stochins propensity as written: a
+    mass-action ``rate`` k becomes ``k * A * (A - 1) / 2`` for ``2 A`` (the stochastic combinatorial
+    factor; a deterministic tool reads its large-number limit, as our ODE does); a ``propensity`` is
+    copied. Constant species are ``boundaryCondition``; parameters are constant parameters (not constant
+    when an event sets them); inputs are parameters holding their default (non-constant; import them
+    back with ``from_sbml(..., inputs=[...])``); expressions (observables) are assignment rules; initial
+    counts written as expressions are initial assignments; events keep their SBML attributes. Time is in
+    the model's ``time_unit``. ``from_sbml`` of the result gives back the same species, parameters,
+    initial counts, stoichiometry and propensities (tests/test_sbml_export.py).
+    """
+    libsbml = _libsbml("to_sbml")
+    net = getattr(model, "network", model)
+    doc = libsbml.SBMLDocument(3, 2)
+    m = doc.createModel()
+    m.setId(re.sub(r"\W", "_", net.name) or "stochins_model")
+    m.setName(net.name)
+    if net.description:
+        m.setNotes(f'<body xmlns="http://www.w3.org/1999/xhtml"><p>{_xml_escape(net.description)}</p></body>')
+    _unit(libsbml, m, "item_unit", libsbml.UNIT_KIND_ITEM, 1.0)
+    seconds = {"s": 1.0, "min": 60.0, "h": 3600.0, "day": 86400.0}.get(net.time_unit)
+    if seconds is not None:
+        _unit(libsbml, m, "time_unit", libsbml.UNIT_KIND_SECOND, seconds)
+        m.setTimeUnits("time_unit")
+    m.setSubstanceUnits("item_unit")
+    m.setExtentUnits("item_unit")
+    taken = set(net.species) | set(net.parameters) | set(net.inputs) | set(net.expressions) | set(net.reactions)
+    comp_id = next(c for c in ("compartment", "cell_compartment", "compartment_") if c not in taken)
+    c = m.createCompartment()
+    c.setId(comp_id)
+    c.setSize(1.0)
+    c.setSpatialDimensions(3)
+    c.setConstant(True)
+
+    assigned = {k for ev in net.events.values() for k in ev.assignments}
+    counts = net.initial_counts()
+    for sp in net.species.values():
+        x = m.createSpecies()
+        x.setId(sp.name)
+        x.setCompartment(comp_id)
+        x.setHasOnlySubstanceUnits(True)
+        x.setBoundaryCondition(sp.constant)
+        x.setConstant(False)
+        x.setInitialAmount(float(counts[sp.name]))
+        if sp.initial.symbols:  # e.g. "90000 * scale": keep the formula (rounded to a count on import)
+            _check(libsbml, m.createInitialAssignment().setSymbol(sp.name), "initial assignment")
+            m.getInitialAssignment(sp.name).setMath(_math(libsbml, sp.initial, f"species {sp.name!r}"))
+    for name, value in net.parameters.items():
+        _parameter(m, name, value, constant=name not in assigned)
+    for name, value in net.inputs.items():
+        _parameter(m, name, value, constant=False)
+    for name in net.expressions:
+        _parameter(m, name, None, constant=False)
+        rule = m.createAssignmentRule()
+        rule.setVariable(name)
+        rule.setMath(_math(libsbml, Expr.parse(net.expressions[name].text, name), f"expression {name!r}"))
+
+    for r in net.reactions.values():
+        rx = m.createReaction()
+        rx.setId(r.name)
+        rx.setReversible(False)
+        for side, create in ((r.reactants, rx.createReactant), (r.products, rx.createProduct)):
+            for sid, n in side:
+                ref = create()
+                ref.setSpecies(sid)
+                ref.setStoichiometry(float(n))
+                ref.setConstant(True)
+        law = r.propensity if r.propensity is not None else r.rate
+        text = f"({law.text})"
+        if r.propensity is None:  # mass action with the stochastic combinatorial factor
+            for sid, n in r.reactants:
+                text += "".join(f" * ({sid} - {j})" if j else f" * {sid}" for j in range(n))
+                text += f" / {math.factorial(n)}" if n > 1 else ""
+        on_sides = {sid for sid, _ in r.reactants + r.products}
+        for sid in sorted(net.species):
+            if sid not in on_sides and sid in _free_symbols(law, net):
+                mod = rx.createModifier()
+                mod.setSpecies(sid)
+        kl = rx.createKineticLaw()
+        kl.setMath(_math(libsbml, Expr.parse(text, f"reaction {r.name!r}"), f"reaction {r.name!r}"))
+
+    for ev in net.events.values():
+        e = m.createEvent()
+        e.setId(ev.name)
+        e.setUseValuesFromTriggerTime(ev.use_values_from_trigger_time)
+        trig = e.createTrigger()
+        trig.setInitialValue(ev.initial_value)
+        trig.setPersistent(ev.persistent)
+        trig.setMath(_math(libsbml, Expr.parse(ev.trigger.text, ev.name), f"event {ev.name!r} trigger"))
+        for target, value in ev.assignments.items():
+            a = e.createEventAssignment()
+            a.setVariable(target)
+            a.setMath(_math(libsbml, Expr.parse(value.text, ev.name), f"event {ev.name!r} assignment"))
+        if ev.priority is not None:
+            e.createPriority().setMath(_math(libsbml, Expr.parse(ev.priority.text, ev.name),
+                                             f"event {ev.name!r} priority"))
+    text = libsbml.writeSBMLToString(doc)
+    doc2 = libsbml.readSBMLFromString(text)
+    errors = [doc2.getError(i) for i in range(doc2.getNumErrors())
+              if doc2.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_ERROR]
+    if errors:  # a bug here, not a user error: say what libsbml rejects
+        raise ModelError(f"{net.source}: SBML export is invalid: {_one_line(errors[0].getMessage())}")
+    return text
+
+
+def _xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _unit(libsbml, m, uid: str, kind, multiplier: float) -> None:
+    ud = m.createUnitDefinition()
+    ud.setId(uid)
+    u = ud.createUnit()
+    u.setKind(kind)
+    u.setExponent(1)
+    u.setScale(0)
+    u.setMultiplier(multiplier)
+
+
+def _parameter(m, name: str, value: float | None, constant: bool) -> None:
+    p = m.createParameter()
+    p.setId(name)
+    if value is not None:
+        p.setValue(float(value))
+    p.setConstant(constant)
+
+
+def _check(libsbml, status: int, what: str) -> None:
+    if status != libsbml.LIBSBML_OPERATION_SUCCESS:
+        raise ModelError(f"SBML export: cannot write {what} (libsbml status {status})")
+
+
+def _free_symbols(expr: Expr, net) -> set[str]:
+    return expr.substitute(net.expressions).symbols
+
+
+_SBML_FUNCS = {"math.exp": "exp", "math.log": "ln", "math.log10": "log10", "math.sqrt": "sqrt",
+               "math.floor": "floor", "math.ceil": "ceiling", "abs": "abs", "min": "min", "max": "max"}
+_SBML_CMP = {ast.Lt: "lt", ast.LtE: "leq", ast.Gt: "gt", ast.GtE: "geq", ast.Eq: "eq", ast.NotEq: "neq"}
+
+
+def _formula(node: ast.expr) -> str:
+    """An expression tree (after the model format's rewrites) as an SBML L3 infix formula, with every
+    function and logical operator spelled out so the libsbml parser cannot misread it (e.g. log)."""
+    if isinstance(node, ast.Constant):
+        return repr(float(node.value)) if isinstance(node.value, float) else str(node.value)
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, ast.Pow):
+            return f"pow({_formula(node.left)}, {_formula(node.right)})"
+        op = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}[type(node.op)]
+        return f"({_formula(node.left)} {op} {_formula(node.right)})"
+    if isinstance(node, ast.UnaryOp):
+        if isinstance(node.op, ast.Not):
+            return f"not({_formula(node.operand)})"
+        return f"(-{_formula(node.operand)})" if isinstance(node.op, ast.USub) else _formula(node.operand)
+    if isinstance(node, ast.Call):
+        name = ast.unparse(node.func)
+        args = ", ".join(_formula(a) for a in node.args)
+        return f"pow({args})" if name == "pow" else f"{_SBML_FUNCS[name]}({args})"
+    if isinstance(node, ast.IfExp):
+        return f"piecewise({_formula(node.body)}, {_formula(node.test)}, {_formula(node.orelse)})"
+    if isinstance(node, ast.BoolOp):
+        return f"{'and' if isinstance(node.op, ast.And) else 'or'}({', '.join(_formula(v) for v in node.values)})"
+    if isinstance(node, ast.Compare):
+        parts, left = [], node.left
+        for op, right in zip(node.ops, node.comparators):
+            parts.append(f"{_SBML_CMP[type(op)]}({_formula(left)}, {_formula(right)})")
+            left = right
+        return parts[0] if len(parts) == 1 else f"and({', '.join(parts)})"
+    raise ModelError(f"SBML export: cannot write {ast.unparse(node)!r}")
+
+
+def _math(libsbml, expr: Expr, where: str):
+    settings = libsbml.L3ParserSettings()
+    settings.setParseLog(libsbml.L3P_PARSE_LOG_AS_LN)
+    node = libsbml.parseL3FormulaWithSettings(_formula(expr.tree.body), settings)
+    if node is None:
+        raise ModelError(f"SBML export: {where}: cannot write {expr.text!r} ({libsbml.getLastParseL3Error()})")
+    stack = [node]
+    while stack:  # the model format's time t is SBML's csymbol time
+        n = stack.pop()
+        if n.getType() == libsbml.AST_NAME and n.getName() in ("t", "time"):
+            n.setType(libsbml.AST_NAME_TIME)
+            n.setName("time")
+        stack.extend(n.getChild(i) for i in range(n.getNumChildren()))
+    return node
