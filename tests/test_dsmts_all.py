@@ -2,7 +2,7 @@
 the CI subset of cases not covered elsewhere whose models share compiled code with test_sbml.py's cases
 (00003 skewed birth-death, 00004 small copy number, 00019 the rule-defined species y = 2X recorded as an
 observable, 00021 immigration-death, 00031 dimerisation from 1,000). The whole suite: ``python
-tests/dsmts_all.py`` (README, DSMTS status). Event cases are refused in one line until the engine runs events.
+tests/dsmts_all.py`` (README, DSMTS status). The event cases: tests/test_events.py.
 """
 
 from __future__ import annotations
@@ -29,12 +29,6 @@ def test_rule_defined_species_is_checked_as_an_observable():
     r = check_case("00019", SBML / "00019-sbml-l3v1.xml", DSMTS / "00019-mean.csv", DSMTS / "00019-sd.csv",
                    n=2_000, seed=7)
     assert r.status == "pass" and "2 species" in r.detail, r.detail
-
-
-def test_event_case_is_refused_in_one_line():
-    r = check_case("00028", SBML / "00028-sbml-l3v1.xml", DSMTS / "00028-mean.csv", DSMTS / "00028-sd.csv", n=10)
-    assert r.status == "refused" and "events are not yet supported by the engine" in r.detail
-    assert "\n" not in r.detail
 
 
 def test_criteria_reject_a_wrong_model():

@@ -1,6 +1,5 @@
 """Events in the model format and from SBML: parsed into ``Network.events`` and validated, with
-one-line errors naming the file and the event. The engine does not execute them yet, so compiling a
-network with events is refused in one line (never silently ignored)."""
+one-line errors naming the file and the event (their execution: tests/test_events.py)."""
 
 from __future__ import annotations
 
@@ -61,10 +60,10 @@ def test_events_parse_with_sbml_defaults(tmp_path):
     assert refill.priority.evaluate({}) == 2 and refill.description == "a state event"
 
 
-def test_compiling_a_network_with_events_is_refused_in_one_line(tmp_path):
-    net = network('reset: {trigger: "t >= 25", assign: {X: 50}}\n', tmp_path)
-    with pytest.raises(ModelError, match=r"model.yaml: events are not yet supported by the engine \(event 'reset'\)") \
-            as err:
+def test_time_in_a_trigger_only_compared_with_parameters(tmp_path):
+    net = network('late: {trigger: "t * k > 25", assign: {X: 50}}\n', tmp_path)
+    with pytest.raises(ModelError, match=r"model.yaml: event 'late': trigger 't \* k > 25' reads time other than "
+                                         r"compared with an expression of parameters") as err:
         stochins.load_model(net)
     assert "\n" not in str(err.value)
 
@@ -118,6 +117,5 @@ def test_dsmts_sbml_events_are_read(case, trigger, assign):
     assert ev.trigger.text == trigger
     assert {k: v.evaluate({}) for k, v in ev.assignments.items()} == assign
     assert ev.persistent and not ev.initial_value and ev.use_values_from_trigger_time and ev.priority is None
-    with pytest.raises(ModelError, match="events are not yet supported by the engine"):
-        stochins.load_model(SBML / f"{case}-sbml-l3v1.xml")
+    assert stochins.load_model(SBML / f"{case}-sbml-l3v1.xml").events == ["reset"]
     assert not from_sbml(SBML / f"{case}-sbml-l3v1.xml", ignore_events=True).events

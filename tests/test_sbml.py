@@ -131,9 +131,6 @@ def _sedaghat_reference():
 
 def test_biomd137_events_are_reported_unless_declared_or_ignored():
     assert set(from_sbml(BIOMD137).events) == {"event_0000001", "event_0000002", "event_0000003"}
-    with pytest.raises(ModelError, match=r"events are not yet supported by the engine \(event 'event_0000001'") as err:
-        stochins.load_model(BIOMD137)
-    assert "\n" not in str(err.value)
     # x1 declared an input: event 1 (x1 = 0 at t >= 15) is the input schedule; the k5 events remain
     net = from_sbml(BIOMD137, inputs=["x1"])
     assert set(net.events) == {"event_0000002", "event_0000003"}
@@ -305,12 +302,6 @@ def test_events_can_be_ignored():
     kwargs, _ = EVENT["event"]
     net = from_sbml_string(doc(**kwargs), ignore_events=True)
     assert "events dropped (ignore_events=True): boost (when time >= 5: A = 50)" in net.description
-
-
-def test_dsmts_time_event_case_is_rejected():
-    assert from_sbml(SBML / "00028-sbml-l3v1.xml").events["reset"].trigger.text == "t >= 25"
-    with pytest.raises(ModelError, match=r"events are not yet supported by the engine \(event 'reset'\)"):
-        stochins.load_model(SBML / "00028-sbml-l3v1.xml")
 
 
 def test_invalid_xml_and_missing_file(tmp_path):

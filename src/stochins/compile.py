@@ -59,6 +59,9 @@ class CompiledModel:
     source_path: Path
     source: str = field(default="", repr=False)  # the generated module's text
     n_derived: int = 0  # hoisted per-cell constants stored after the parameters and the cell size
+    events: list[str] = field(default_factory=list)  # canonical (sorted) order
+    event_arrays: tuple = field(default=(), repr=False)  # see _Events.arrays; a method's ``needs``
+    state_events: list[str] = field(default_factory=list)  # events whose trigger reads the state
     _module: ModuleType | None = field(default=None, repr=False)
     _kernels: dict = field(default_factory=dict, repr=False)
 
@@ -158,9 +161,6 @@ class CompiledModel:
 
 
 def compile_network(network: Network) -> CompiledModel:
-    if network.events:  # parsed and validated (network.py) but not executed yet: never ignore them silently
-        raise ModelError(f"{network.source}: events are not yet supported by the engine (event "
-                         f"{', '.join(map(repr, network.events))}); remove them, or for SBML pass ignore_events")
     species = sorted(network.species)
     parameters = sorted(network.parameters)
     inputs = sorted(network.inputs)
@@ -197,6 +197,8 @@ def compile_network(network: Network) -> CompiledModel:
     guarded = {sidx[s] for n in reactions if network.reactions[n].propensity is not None
                for s, _ in network.reactions[n].reactants if not network.species[s].constant}
     model_code = _generate(stochastic, deterministic, derived, P, change_m, depends, guarded, M)
+    events = _Events(network, species, parameters, inputs, names)
+    model_code += events.code(derived)
     code_hash = hashlib.sha256((_HEADER + model_code + numba.__version__ + __version__).encode()).hexdigest()
     source = _HEADER.replace("{mark}", f"{INSTANCE_MARK} = {code_hash!r}") + model_code
 
@@ -205,11 +207,13 @@ def compile_network(network: Network) -> CompiledModel:
         "parameters": {q: network.parameters[q] for q in parameters},
         "inputs": {q: network.inputs[q] for q in inputs},
         "reactions": {n: [stochastic[j], change_m[j].tolist()] for j, n in enumerate(reactions)},
+        "events": events.canonical(),
     }
     model_hash = hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
     path = _write_generated(source, f"stochins_model_{code_hash[:20]}")
     return CompiledModel(network, species, parameters, inputs, reactions, reactant_m, change_m, depends,
-                         [sorted(r) for r in reads], code_hash, model_hash, path, source, len(derived))
+                         [sorted(r) for r in reads], code_hash, model_hash, path, source, len(derived),
+                         events=events.names, event_arrays=events.arrays(), state_events=events.state_triggered)
 
 
 # ---------------------------------------------------------------------- code generation
@@ -402,6 +406,104 @@ def _generate(stochastic, deterministic, derived, n_params, change, depends, gua
 
     out += tree(0, n_reactions, "    ")
     return "\n".join(out) + "\n"
+
+
+class _Events:
+    """Events -> generated code (triggers, assignment values, priorities, per-cell trigger times) and the
+    arrays the kernels execute them with (see engine/common.fire_events).
+
+    Triggers read species as counts divided by the cell size, as propensities do; an assignment to a
+    species sets the count to the value times the cell size, rounded. Time may appear in a trigger only
+    compared with an expression of parameters (``t >= 25``, ``t > t_wash``): each such expression is a
+    per-cell time at which the engines stop and look (a breakpoint), so time events are exact.
+    """
+
+    def __init__(self, network: Network, species: list[str], parameters: list[str], inputs: list[str],
+                 names: Mapping[str, str]):
+        self.network = network
+        self.names = sorted(network.events)
+        self.render_names = {**names, "t": "t", "time": "t"}
+        self.targets = {**{s: (0, i) for i, s in enumerate(species)}, **{q: (1, i) for i, q in enumerate(parameters)},
+                        **{q: (2, i) for i, q in enumerate(inputs)}}
+        self.n_params = len(parameters)
+        self.scale = _ScaleSpecies(set(species))
+        self.times: list[ast.expr] = []  # parameter-only expressions that time is compared with
+        self.state_triggered: list[str] = []
+        for name in self.names:
+            trigger = self._tree(network.events[name].trigger)
+            found = self._time_comparisons(trigger)
+            uses = sum(isinstance(n, ast.Name) and n.id in ("t", "time") for n in ast.walk(trigger))
+            if uses > len(found):
+                raise ModelError(f"{network.source}: event {name!r}: trigger {network.events[name].trigger.text!r} "
+                                 f"reads time other than compared with an expression of parameters "
+                                 f"(write e.g. 't >= 25')")
+            self.times += found
+            if network.events[name].trigger.symbols - {"t", "time"} - set(parameters):
+                self.state_triggered.append(name)
+
+    def _tree(self, expr) -> ast.expr:
+        return self.scale.visit(ast.parse(ast.unparse(expr.tree), mode="eval")).body
+
+    def _time_comparisons(self, node: ast.expr) -> list[ast.expr]:
+        constant = set(self.network.parameters)
+        out = []
+        for n in ast.walk(node):
+            if isinstance(n, ast.Compare) and len(n.ops) == 1:
+                for this, other in ((n.left, n.comparators[0]), (n.comparators[0], n.left)):
+                    if isinstance(this, ast.Name) and this.id in ("t", "time") and all(
+                            not isinstance(m, ast.Name) or m.id in constant or _is_call_name(other, m)
+                            for m in ast.walk(other)):
+                        out.append(other)
+        return out
+
+    def _src(self, node: ast.expr) -> str:
+        return _render(node, self.render_names)
+
+    def code(self, derived: list[str]) -> str:
+        net, P = self.network, self.n_params
+        events = [net.events[n] for n in self.names]
+        out = ["", "", f"N_EVENTS = {len(events)}", f"N_EVENT_TIMES = {len(self.times)}", f"N_PARAMETERS = {P}",
+               "", "", "@kernel()", "def derive_cell(p):",
+               '    """derive() for one cell (after an event assigned a parameter)."""']
+        out += [f"    p[{P + 2 + k}] = {src}" for k, src in enumerate(derived)] or ["    pass"]
+        out += ["", "", "@kernel()", "def triggers(x, p, u, t, on):"]
+        out += [f"    on[{e}] = bool({self._src(self._tree(ev.trigger))})" for e, ev in enumerate(events)] or ["    pass"]
+        out += ["", "", "@kernel()", "def event_times(p, times):"]
+        out += [f"    times[{k}] = float({self._src(t)})" for k, t in enumerate(self.times)] or ["    pass"]
+        out += ["", "", "@kernel()", "def event_values(e, x, p, u, t, values):"]
+        for e, ev in enumerate(events):
+            out.append(f"    if e == {e}:")
+            out += [f"        values[{k}] = float({self._src(self._tree(v))})"
+                    for k, v in enumerate(ev.assignments.values())]
+        out += ["    pass", "", "", "@kernel()", "def event_priority(e, x, p, u, t):"]
+        for e, ev in enumerate(events):
+            if ev.priority is not None:
+                out += [f"    if e == {e}:", f"        return float({self._src(self._tree(ev.priority))})"]
+        out += ["    return 0.0"]
+        return "\n".join(out) + "\n"
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """(ptr, kind, index, flags): event e assigns targets ptr[e]..ptr[e+1] (kind 0 species, 1 parameter,
+        2 input; index in that vector); flags[e] = persistent, initial value, values from trigger time."""
+        events = [self.network.events[n] for n in self.names]
+        ptr = np.cumsum([0] + [len(ev.assignments) for ev in events]).astype(np.int64)
+        kind = np.array([self.targets[t][0] for ev in events for t in ev.assignments], dtype=np.int64)
+        index = np.array([self.targets[t][1] for ev in events for t in ev.assignments], dtype=np.int64)
+        flags = np.array([[ev.persistent, ev.initial_value, ev.use_values_from_trigger_time] for ev in events],
+                         dtype=np.int64).reshape(len(events), 3)
+        return ptr, kind, index, flags
+
+    def canonical(self) -> dict:
+        return {n: [self.network.events[n].trigger.text,
+                    {k: v.text for k, v in self.network.events[n].assignments.items()},
+                    self.network.events[n].persistent, self.network.events[n].initial_value,
+                    self.network.events[n].use_values_from_trigger_time,
+                    self.network.events[n].priority.text if self.network.events[n].priority is not None else None]
+                for n in self.names}
+
+
+def _is_call_name(tree: ast.expr, name: ast.Name) -> bool:
+    return any(isinstance(n, ast.Call) and n.func is name for n in ast.walk(tree))
 
 
 # ---------------------------------------------------------------------- cache on disk

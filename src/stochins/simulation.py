@@ -122,6 +122,8 @@ class Plan:
         (cheap) predicts the events per cell; leap if there are more than AUTO_MIN_EVENTS and most of
         them were leaped. Deterministic: the pilot uses the run's seed and the first cells' streams.
         ``method_reason`` says what was chosen and why."""
+        if self.method == AUTO and self.model.events and not METHODS["tau"].time_events:
+            self.method, self.method_reason = "ssa", "auto: the model has events, which tau does not execute yet -> ssa"
         if self.method == AUTO:
             tau = METHODS["tau"]
             pilot = Plan(self.model, self.time, self.record, tau.name, self.seed, self.condition, self.parameters,
@@ -138,6 +140,12 @@ class Plan:
     # ------------------------------------------------------------------ simulation
     def block(self, first_cell: int, n: int, threads: int | None = None) -> Block:
         method = METHODS[self.resolve_method(threads)]
+        if self.model.events and not method.time_events:
+            raise ArgumentError(f"method {method.name} does not execute events yet (model events: "
+                                f"{', '.join(self.model.events)}); use method ssa")
+        if self.model.state_events and not method.state_events:
+            raise ArgumentError(f"method {method.name}: events triggered by the state "
+                                f"({', '.join(self.model.state_events)}) need a stochastic method (ssa)")
         p, x0, drawn = self.cells(first_cell, n)
         observe = Observables(self.model, self.observables)
         kernel_record = self.record + [s for s in observe.species if s not in self.record]
@@ -203,6 +211,12 @@ class Plan:
         elif code == common.NEGATIVE_COUNT:
             what = f"species {m.species[d]!r} went below zero"
             hint = "; a full propensity must be zero when its reactants are missing"
+        elif code == common.BAD_EVENT_VALUE:
+            what = f"event {m.events[d]!r} assigned a negative or non-finite count"
+            hint = ""
+        elif code == common.EVENT_CASCADE:
+            what = f"events kept setting off one another at one instant ({common.MAX_EVENT_ROUNDS} rounds)"
+            hint = ""
         else:
             what = f"a recorded count exceeded the int32 range at time {self.time[d]!r}"
             hint = ""

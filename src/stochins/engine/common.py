@@ -1,6 +1,6 @@
-"""Kernels every simulation method shares: status codes, input breakpoints, recording, propensity sums.
+"""Kernels every simulation method shares: status codes, input breakpoints, events, recording, sums.
 
-Compiled per model (they call the model's ``propensities``); methods import them by name.
+Compiled per model (they call the model's generated code); methods import them by name.
 """
 
 from __future__ import annotations
@@ -8,14 +8,19 @@ from __future__ import annotations
 import numpy as np
 
 from .kernels import kernel
-from .model_code import propensities
+from .model_code import (N_EVENT_TIMES, N_EVENTS, N_PARAMETERS, derive_cell, event_priority, event_times,
+                         event_values, propensities, triggers)
 
 # Per-cell status codes returned by every method's kernel; messages in ``stochins.simulation``.
 OK = 0
 BAD_PROPENSITY = 1
 NEGATIVE_COUNT = 2
 COUNT_OVERFLOW = 3
+BAD_EVENT_VALUE = 4   # an event assigned a negative or non-finite count
+EVENT_CASCADE = 5     # events kept setting off one another at one instant
 INT32_MAX = 2147483647
+#: rounds of events set off by other events' assignments at one instant before giving up
+MAX_EVENT_ROUNDS = 1000
 
 
 @kernel()
@@ -61,3 +66,112 @@ def diagnose(x, p, u, a):
         if not a[j] >= 0.0:
             return BAD_PROPENSITY, j
     return BAD_PROPENSITY, -1
+
+
+@kernel()
+def event_scratch(ptr):
+    """A cell's working arrays for events: (trigger times, trigger values before and now, the order of
+    simultaneous events, their priorities, assignment values)."""
+    width = 1
+    for e in range(N_EVENTS):
+        width = max(width, ptr[e + 1] - ptr[e])
+    return (np.empty(N_EVENT_TIMES), np.zeros(N_EVENTS, dtype=np.bool_), np.zeros(N_EVENTS, dtype=np.bool_),
+            np.empty(N_EVENTS, dtype=np.int64), np.empty(N_EVENTS), np.empty((N_EVENTS, width)))
+
+
+@kernel()
+def events_begin(x, p, u, t, ev, es):
+    """A cell's events at its start: its trigger times (sorted), each trigger's value just before the
+    start (SBML's initialValue: a trigger already true at the start fires only if that is False), and
+    the events that fire at the start. Returns (status, detail, the next trigger time)."""
+    times, prev = es[0], es[1]
+    flags = ev[3]
+    if N_EVENTS == 0:
+        return OK, -1, np.inf
+    event_times(p, times)
+    times.sort()
+    for e in range(N_EVENTS):
+        prev[e] = flags[e, 1] != 0
+    status, detail, fired = fire_events(x, p, u, np.nextafter(t, np.inf), ev, es)
+    return status, detail, next_trigger_time(times, t)
+
+
+@kernel()
+def next_trigger_time(times, t):
+    """The first of the cell's trigger times after t (inf if none)."""
+    for k in range(times.shape[0]):
+        if times[k] > t:
+            return times[k]
+    return np.inf
+
+
+@kernel()
+def events_pending(x, p, u, t, es):
+    """True if some trigger turned from false to true since the last look (nothing is executed)."""
+    prev, on = es[1], es[2]
+    triggers(x, p, u, t, on)
+    for e in range(N_EVENTS):
+        if on[e] and not prev[e]:
+            return True
+    return False
+
+
+@kernel()
+def fire_events(x, p, u, t, ev, es):
+    """Execute, at time t, every event whose trigger turned from false to true since the last look.
+
+    Simultaneous events run by priority (higher first), then in name order; all assignments of events
+    that use values from trigger time are evaluated before any of them executes; a non-persistent event
+    is dropped if an earlier one at the same instant made its trigger false. Assignments may set off
+    further events at the same instant (at most MAX_EVENT_ROUNDS rounds). A time t just after a trigger
+    time (``np.nextafter``) makes ``t > t1`` true at t1 itself. Returns (status, detail, events fired).
+    """
+    ptr, kind, index, flags = ev
+    prev, on, order, priority, values = es[1], es[2], es[3], es[4], es[5]
+    fired = 0
+    for _ in range(MAX_EVENT_ROUNDS):
+        triggers(x, p, u, t, on)
+        n = 0
+        for e in range(N_EVENTS):
+            if on[e] and not prev[e]:
+                order[n] = e
+                priority[n] = event_priority(e, x, p, u, t)
+                n += 1
+            prev[e] = on[e]
+        if n == 0:
+            return OK, -1, fired
+        for k in range(1, n):  # insertion sort: priority descending, then index (name order)
+            e, q = order[k], priority[k]
+            m = k
+            while m > 0 and (priority[m - 1] < q or (priority[m - 1] == q and order[m - 1] > e)):
+                order[m], priority[m] = order[m - 1], priority[m - 1]
+                m -= 1
+            order[m], priority[m] = e, q
+        for k in range(n):
+            if flags[order[k], 2]:
+                event_values(order[k], x, p, u, t, values[order[k]])
+        for k in range(n):
+            e = order[k]
+            if k > 0 and not flags[e, 0]:
+                triggers(x, p, u, t, on)
+                if not on[e]:
+                    continue
+            if not flags[e, 2]:
+                event_values(e, x, p, u, t, values[e])
+            parameters_changed = False
+            for a in range(ptr[e], ptr[e + 1]):
+                v = values[e, a - ptr[e]]
+                if kind[a] == 0:
+                    count = np.floor(v * p[N_PARAMETERS] + 0.5)  # the value is a count per unit cell size
+                    if not 0.0 <= count < 9.2e18:
+                        return BAD_EVENT_VALUE, e, fired
+                    x[index[a]] = count
+                elif kind[a] == 1:
+                    p[index[a]] = v
+                    parameters_changed = True
+                else:
+                    u[index[a]] = v
+            if parameters_changed:
+                derive_cell(p)
+            fired += 1
+    return EVENT_CASCADE, -1, fired

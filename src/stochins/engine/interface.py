@@ -65,6 +65,8 @@ class Method:
     firings: tuple[str, ...] = ("events",)  # which of them count reaction firings (their sum: events)
     needs: tuple[str, ...] = ()     # CompiledModel arrays passed after the options (``CompiledModel.needs``)
     options: tuple[Option, ...] = field(default_factory=tuple)
+    time_events: bool = True        # executes events triggered at times fixed by the parameters
+    state_events: bool = True       # executes events whose trigger reads the state
 
     def option_vector(self, given: Mapping[str, object] | None = None) -> np.ndarray:
         """The entry point's option vector, in declaration order, with every value checked."""

@@ -32,11 +32,10 @@ def kernel(parallel: bool = False) -> Callable[[Callable], Callable]:
     """Mark a function for per-model compilation (``parallel=True`` for ``prange`` loops)."""
 
     def decorate(func: Callable) -> Callable:
-        module = sys.modules[func.__module__]
         if INSTANCE_MARK in func.__globals__:
             return numba.njit(cache=True, parallel=parallel, error_model="numpy", nogil=True)(func)
         # read now: the text an instance gets must match the code this process runs
-        _SOURCES.setdefault(func.__module__, inspect.getsource(module))
+        _SOURCES.setdefault(func.__module__, inspect.getsource(sys.modules[func.__module__]))
         return func
 
     return decorate

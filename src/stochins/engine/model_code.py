@@ -13,8 +13,11 @@ values in force, ``a`` the propensity vector, ``r`` the deterministic rate vecto
 
 from __future__ import annotations
 
-#: number of reactions (a compile-time constant of the generated module)
+#: numbers of reactions, events, per-cell trigger times and parameters (compile-time constants)
 N_REACTIONS = 0
+N_EVENTS = 0
+N_EVENT_TIMES = 0
+N_PARAMETERS = 0
 
 
 def propensities(x, p, u, a):
@@ -35,4 +38,29 @@ def derive(p):
 
 def rates(x, p, u, r):
     """Fill ``r`` with the deterministic-limit reaction rates at the real-valued state ``x``."""
+    raise NotImplementedError("model code exists only in a compiled model's generated module")
+
+
+def derive_cell(p):
+    """``derive`` for one cell's parameter vector (after an event assigned a parameter)."""
+    raise NotImplementedError("model code exists only in a compiled model's generated module")
+
+
+def triggers(x, p, u, t, on):
+    """Fill ``on[e]`` with event e's trigger value at state ``x`` and time ``t``."""
+    raise NotImplementedError("model code exists only in a compiled model's generated module")
+
+
+def event_times(p, times):
+    """Fill ``times`` with the cell's trigger times: every expression of parameters compared with time."""
+    raise NotImplementedError("model code exists only in a compiled model's generated module")
+
+
+def event_values(e, x, p, u, t, values):
+    """Fill ``values`` with the values event e assigns, in its assignments' order, at state ``x``."""
+    raise NotImplementedError("model code exists only in a compiled model's generated module")
+
+
+def event_priority(e, x, p, u, t):
+    """Event e's priority (simultaneous events: the higher first, then in name order); 0 without one."""
     raise NotImplementedError("model code exists only in a compiled model's generated module")

@@ -11,17 +11,18 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from .common import BAD_PROPENSITY, COUNT_OVERFLOW, OK, diagnose, input_interval, record_state, total_propensity
+from .common import (BAD_PROPENSITY, COUNT_OVERFLOW, OK, diagnose, event_scratch, events_begin, fire_events,
+                     input_interval, next_trigger_time, record_state, total_propensity)
 from .interface import Method
 from .kernels import kernel
-from .model_code import N_REACTIONS, fire
+from .model_code import N_EVENTS, N_REACTIONS, fire
 from .rng import exponential, uniform
 
 METHOD = Method(
     name="ssa",
     summary="exact stochastic simulation: Gillespie's direct method with a dependency graph",
     reference="Gillespie 1977, J Phys Chem 81:2340",
-    exact=True, stochastic=True, module=__name__, entry="ssa_block")
+    exact=True, stochastic=True, module=__name__, entry="ssa_block", needs=("event_arrays",))
 
 #: exact re-summation of the total propensity every this many events, to stop round-off drift
 RESUM_EVERY = 2048
@@ -43,11 +44,12 @@ def reorder(search, fired):
 
 
 @kernel()
-def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, search, fired):
+def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, search, fired, u, ev, es):
     """Simulate one cell from ``t_grid[0]``; fills ``out`` (T, R). Returns (status, detail, events).
 
-    Input breakpoints are handled exactly: at each one the pending waiting time is discarded and
-    redrawn with the new propensities, which is exact because the waiting time is memoryless.
+    Input breakpoints and trigger times of events are handled exactly: at each one the pending waiting
+    time is discarded and redrawn with the new propensities, which is exact because the waiting time is
+    memoryless; triggers that read the state are tested after every firing.
     The channel search scans channels in the order of their recent firing frequency in this cell
     (McCollum et al. 2006's sorting idea, re-sorted periodically rather than swapped per event):
     any fixed scan order samples the same law, and the order depends only on the cell's own
@@ -56,8 +58,11 @@ def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, search, fired):
     n_t = t_grid.shape[0]
     n_r = a.shape[0]
     t = t_grid[0]
-    b, t_break = input_interval(sched_t, t)
-    u = sched_u[b]
+    b, t_input = input_interval(sched_t, t)
+    u[:] = sched_u[b]
+    status, detail, t_trigger = events_begin(x, p, u, t, ev, es)
+    if status != OK:
+        return status, detail, 0
     a0, bad = total_propensity(x, p, u, a)
     if bad >= 0:
         return BAD_PROPENSITY, bad, 0
@@ -65,15 +70,22 @@ def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, search, fired):
     events = 0
     while True:
         t_next = t + exponential(rng) / a0 if a0 > 0.0 else np.inf
+        t_break = min(t_input, t_trigger)
         if t_next >= t_break and t_break <= t_grid[n_t - 1]:
-            # the input changes first: record up to the breakpoint, switch, redraw
+            # an input or an event acts first: record up to the breakpoint, switch, redraw
             while i < n_t and t_grid[i] < t_break:
                 if not record_state(x, rec, out[i]):
                     return COUNT_OVERFLOW, i, events
                 i += 1
             t = t_break
-            b, t_break = input_interval(sched_t, t)
-            u = sched_u[b]
+            if t >= t_input:
+                b, t_input = input_interval(sched_t, t)
+                u[:] = sched_u[b]
+            if N_EVENTS > 0:
+                status, detail, _ = fire_events(x, p, u, np.nextafter(t, np.inf), ev, es)
+                if status != OK:
+                    return status, detail, events
+                t_trigger = next_trigger_time(es[0], t)
             a0, bad = total_propensity(x, p, u, a)
             if bad >= 0:
                 return BAD_PROPENSITY, bad, events
@@ -105,18 +117,29 @@ def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, search, fired):
             return status, detail, events
         a0 += delta
         events += 1
+        if N_EVENTS > 0:
+            status, detail, n_fired = fire_events(x, p, u, t, ev, es)
+            if status != OK:
+                return status, detail, events
+            if n_fired > 0:
+                a0, bad = total_propensity(x, p, u, a)
+                if bad >= 0:
+                    return BAD_PROPENSITY, bad, events
         if events % RESUM_EVERY == 0:
             a0, bad = total_propensity(x, p, u, a)
             reorder(search, fired)
 
 
 @kernel(parallel=True)
-def ssa_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts):
+def ssa_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, ev_ptr, ev_kind, ev_index,
+              ev_flags):
     """Simulate a block of cells in parallel; every cell reads and writes only its own rows."""
+    ev = (ev_ptr, ev_kind, ev_index, ev_flags)
     for c in prange(x0.shape[0]):
         x = x0[c].copy()
         a = np.empty(N_REACTIONS)
         search = np.arange(N_REACTIONS)
         fired = np.zeros(N_REACTIONS, dtype=np.int64)
+        u = np.empty(sched_u.shape[1])
         status[c], detail[c], work[c, 0] = ssa_cell(x, p[c], sched_t, sched_u, t_grid, rec, rng[c], out[c], a,
-                                                    search, fired)
+                                                    search, fired, u, ev, event_scratch(ev_ptr))

@@ -41,7 +41,7 @@ METHOD = Method(
     exact=False, stochastic=True, module=__name__, entry="tau_block",
     work=("exact_events", "leaped_firings", "ssa_events", "leaps", "rejected_leaps"),
     firings=("exact_events", "leaped_firings", "ssa_events"),
-    needs=("leap_arrays",),
+    needs=("leap_arrays",), time_events=False, state_events=False,
     options=(
         Option("epsilon", 0.03, "error control: largest expected relative change of a propensity in one leap",
                low=0.0, high=1.0, open_low=True, open_high=True),

@@ -1,0 +1,156 @@
+"""Events executed by the engines: the DSMTS event cases, exactness at time and state triggers, SBML
+semantics (priorities, values from trigger time, parameters and inputs as targets), the post-event state at
+the event time, BIOMD0000000137 with its own events, reproducibility; power: dropping an event fails."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import stochins
+from stochins.simulation import Plan
+
+pytest.importorskip("libsbml")
+
+from dsmts_all import check_case  # noqa: E402
+from test_dsmts import DSMTS  # noqa: E402
+
+SBML = DSMTS.parent / "sbml"
+
+IMMIGRATION_DEATH = """
+name: immigration_death_events
+species: {X: 0}
+parameters: {k: 10.0, mu: 0.5, cap: 20}
+inputs: {boost: 1.0}
+reactions:
+  birth: {equation: "0 -> X", propensity: "k * boost"}
+  death: {equation: "X -> 0", rate: mu}
+"""
+
+
+@pytest.mark.parametrize("case", ["00028", "00029", "00032", "00033"])
+def test_dsmts_event_cases(case):
+    r = check_case(case, SBML / f"{case}-sbml-l3v1.xml", DSMTS / f"{case}-mean.csv", DSMTS / f"{case}-sd.csv",
+                   n=10_000, seed=2008)
+    assert r.status == "pass", r.detail
+
+
+def test_power_the_criteria_fail_without_the_event():
+    """00028's reference (reset X := 50 at t = 25) against the same model with its event dropped."""
+    from stochins.models.sbml import from_sbml
+
+    model = stochins.load_model(from_sbml(SBML / "00028-sbml-l3v1.xml", ignore_events=True))
+    res = stochins.simulate(model, cells=10_000, t_end=50.0, samples=51, seed=2008)
+    mean = np.genfromtxt(DSMTS / "00028-mean.csv", delimiter=",", names=True)["X"]
+    z = (res["X"].mean(0) - mean) / (res["X"].std(0, ddof=1) / 100 + 1e-12)
+    assert (np.abs(z) >= 3).sum() > 10
+
+
+def test_time_event_is_exact_and_recorded_after_it(model_from_text):
+    """At t = 10 the event empties X and sets k: the law after it is Poisson with mean
+    k2/mu (1 - exp(-mu (t - 10))), and the state recorded at t = 10 itself is the post-event one."""
+    model = model_from_text(IMMIGRATION_DEATH + """
+events:
+  wash: {trigger: "t >= 10", assign: {X: 0, k: 40}}
+""")
+    res = stochins.simulate(model, cells=20_000, t_end=12.0, samples=7, seed=5)  # 0, 2, ..., 12
+    assert (res["X"][:, 5] == 0).all()
+    x = res["X"][:, 6].astype(float)
+    lam = 40 / 0.5 * (1 - np.exp(-0.5 * 2.0))
+    n = x.size
+    assert abs(x.mean() - lam) / np.sqrt(lam / n) < 4
+    assert abs(x.var(ddof=1) / lam - 1) < 4 * np.sqrt(2 / n)  # Poisson: variance = mean
+    before = res["X"][:, 4].astype(float)  # t = 8: the unperturbed process, mean 20 (1 - e^-4)
+    assert abs(before.mean() - 20 * (1 - np.exp(-4))) / np.sqrt(20 / n) < 4
+
+
+def test_state_event_fires_at_the_crossing(model_from_text):
+    """X >= cap resets X to 0 at the instant it is reached: no recorded state ever holds cap molecules,
+    while one step below is reached (the trigger is tested after every firing, not on the grid)."""
+    model = model_from_text(IMMIGRATION_DEATH + """
+events:
+  reset: {trigger: "X >= cap", assign: {X: 0}}
+""")
+    res = stochins.simulate(model, cells=2_000, t_end=30.0, samples=301, seed=9)
+    x = res["X"]
+    assert x.max() == 19 and (x == 19).sum() > 100
+    # power: the same process without the event goes past the cap
+    free = stochins.simulate(model_from_text(IMMIGRATION_DEATH), cells=2_000, t_end=30.0, samples=301, seed=9)
+    assert free["X"].max() > 20
+
+
+def test_an_event_equals_the_same_input_schedule_bit_for_bit(model_from_text):
+    """An event that sets an input at t = 5 and a schedule that sets it there are the same exact process:
+    with the same streams (condition key fixed), the same draws and so the same bits."""
+    evented = model_from_text(IMMIGRATION_DEATH + """
+events:
+  stimulate: {trigger: "t >= 5", assign: {boost: 3.0}}
+""")
+    plain = model_from_text(IMMIGRATION_DEATH)
+    a = Plan.create(evented, t_end=10.0, samples=21, seed=3, condition=1).block(0, 200).trajectories
+    b = Plan.create(plain, t_end=10.0, samples=21, seed=3, condition=1,
+                    inputs={"boost": [[0, 1.0], [5, 3.0]]}).block(0, 200).trajectories
+    assert np.array_equal(a, b)
+
+
+def test_priorities_and_values_from_trigger_time(model_from_text):
+    """Two events at one instant: the higher priority runs first; with values from trigger time both read
+    the state before either ran, without it the second sees the first's assignment."""
+    text = IMMIGRATION_DEATH.replace("species: {X: 0}", "species: {X: 0, Y: 0}") + """
+events:
+  first:  {trigger: "t >= 1", assign: {X: 100}, priority: 2}
+  second: {trigger: "t >= 1", assign: {Y: "X + 1"}, priority: 1, use_values_from_trigger_time: %s}
+"""
+    for from_trigger, expect in (("true", None), ("false", 101)):
+        model = model_from_text(text % from_trigger)
+        res = stochins.simulate(model, cells=50, t_end=1.0, samples=2, seed=1, record=["X", "Y"])
+        y = res["Y"][:, 1]
+        if expect is None:  # Y = X(1-) + 1: X before the reset, a birth-death count
+            assert (y != 101).any() and (y >= 1).all()
+        else:
+            assert (y == expect).all()
+
+
+def test_events_set_parameters_and_are_reproducible(model_from_text):
+    model = model_from_text(IMMIGRATION_DEATH + """
+events:
+  slow: {trigger: "X > 15", assign: {mu: 2.0}}
+""")
+    ref = stochins.simulate(model, cells=300, t_end=20.0, samples=11, seed=4, threads=1, block_size=300)
+    for threads, block in [(2, 300), (2, 7), (1, 1)]:
+        other = stochins.simulate(model, cells=300, t_end=20.0, samples=11, seed=4, threads=threads, block_size=block)
+        assert np.array_equal(ref.trajectories, other.trajectories)
+    # after the switch the stationary mean is k/2 = 5 (it was 20): the parameter took effect
+    assert abs(ref["X"][:, -1].mean() - 5.0) < 4 * np.sqrt(5.0 / 300)
+
+
+def test_bad_event_value_is_one_line(model_from_text):
+    model = model_from_text(IMMIGRATION_DEATH + """
+events:
+  oops: {trigger: "t >= 1", assign: {X: -5}}
+""")
+    with pytest.raises(stochins.SimulationError, match=r"event 'oops' assigned a negative or non-finite count") as err:
+        stochins.simulate(model, cells=3, t_end=2.0, samples=3, seed=1)
+    assert "\n" not in str(err.value)
+
+
+def test_tau_refuses_events_in_one_line_and_auto_picks_ssa(model_from_text):
+    model = model_from_text(IMMIGRATION_DEATH + "events:\n  e: {trigger: \"t >= 1\", assign: {X: 1}}\n")
+    with pytest.raises(stochins.ArgumentError, match=r"method tau does not execute events yet"):
+        stochins.simulate(model, cells=2, t_end=2.0, samples=3, seed=1, method="tau")
+    res = stochins.simulate(model, cells=2, t_end=2.0, samples=3, seed=1, method="auto")
+    assert res.method == "ssa" and "events" in res.method_reason
+
+
+def test_biomd137_with_its_own_events_reproduces_the_reference_ode():
+    """The washout (x1 := 0 at t >= 15) and the k5 switches (x6 + x7 + x8 crossing 100) executed by the
+    engine: the deterministic limit within 1e-3 of each species' peak of the libroadrunner course."""
+    from test_sbml import BIOMD137, _sedaghat_reference
+
+    times, ref = _sedaghat_reference()
+    res = stochins.simulate(stochins.load_model(BIOMD137, sbml={"substance_scale": 100}), cells=1, t_end=60.0,
+                            samples=121, method="ode")
+    np.testing.assert_allclose(res.time, times)
+    for k in range(2, 22):
+        peak = np.abs(ref[f"x{k}"]).max()
+        assert np.abs(res[f"x{k}"][0] / 100 - ref[f"x{k}"]).max() / peak < 1e-3, f"x{k}"
