@@ -18,8 +18,6 @@ from .workloads import INSULIN, Workload
 SEED = 20240612
 MODEL = "sedaghat2002"
 T_END, SAMPLES = 60.0, 61
-#: Result.work columns (engine/tau.py)
-EXACT, LEAPED, SSA_EVENTS, LEAPS, REJECTED = range(5)
 
 
 def _simulate(model, cells: int, threads: int, method: str, scale: float, t_end: float = T_END,
@@ -36,6 +34,8 @@ def _simulate(model, cells: int, threads: int, method: str, scale: float, t_end:
 def _work(res) -> dict:
     """Per-cell means of the tau work statistics and what they imply."""
     w = res.work.astype(np.float64)
+    EXACT, LEAPED, SSA_EVENTS, LEAPS, REJECTED = (res.work_names.index(n) for n in (
+        "exact_events", "leaped_firings", "ssa_events", "leaps", "rejected_leaps"))
     firings = w[:, [EXACT, LEAPED, SSA_EVENTS]].sum(axis=1)
     total = firings.sum()
     leaps = w[:, LEAPS].sum()

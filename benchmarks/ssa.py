@@ -123,9 +123,9 @@ def tau_benchmark(wl: Workload, ssa: dict, target_s: float, log) -> dict | None:
     SSA's mean events per cell instead, as for gillespy2's tau-leaping.
     """
     import stochins
-    from stochins import simulation
+    from stochins.engine.methods import METHODS
 
-    if "tau" not in getattr(simulation, "METHODS", ()):
+    if "tau" not in METHODS:
         return None
     model = stochins.load_model(wl.model)
 

@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import typing
 from pathlib import Path
 
 import h5py
@@ -22,7 +21,7 @@ import pytest
 
 import stochins
 from stochins.cli import main
-from stochins.config import RunConfig
+from stochins.engine.methods import method_names
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
@@ -296,7 +295,7 @@ def test_simulation_failure_exits_1_with_one_line(work, capsys):
     assert not stochins.open_results("neg.h5").complete
 
 
-METHODS = typing.get_args(RunConfig.model_fields["method"].annotation)
+METHODS = method_names()
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -17,7 +17,7 @@ stats = pytest.importorskip("scipy.stats")
 pytestmark = pytest.mark.filterwarnings("ignore:visit_Num is deprecated:DeprecationWarning")
 
 import stochins  # noqa: E402
-from stochins import ModelError, Network  # noqa: E402
+from stochins import ArgumentError, ModelError, Network  # noqa: E402
 from stochins.models.gillespy2_interop import (  # noqa: E402
     from_gillespy2, is_gillespy2_model, solver_environment, to_gillespy2)
 
@@ -103,11 +103,11 @@ def test_overrides_inputs_and_errors():
     g = to_gillespy2(net, inputs={"u": 3.0}, model_parameters={"n0": 7, "kf": 0.5})
     assert g.listOfSpecies["B"].initial_value == 7
     assert g.listOfParameters["kf"].value == 0.5 and g.listOfParameters["u"].value == 3.0
-    with pytest.raises(ModelError, match="unknown parameter"):
+    with pytest.raises(ArgumentError, match="unknown parameter"):
         to_gillespy2(net, model_parameters={"nope": 1})
-    with pytest.raises(ModelError, match="unknown input"):
+    with pytest.raises(ArgumentError, match="unknown input"):
         to_gillespy2(net, inputs={"nope": 1})
-    with pytest.raises(ModelError, match="constant non-negative number"):
+    with pytest.raises(ArgumentError, match="constant non-negative number"):
         to_gillespy2(net, inputs={"u": [[0, 1], [5, 2]]})
 
     def one(propensity: str, name: str = "X") -> Network:

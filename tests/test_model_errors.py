@@ -10,7 +10,7 @@ import time
 import pytest
 
 import stochins
-import stochins.api
+import stochins.models.loader
 
 # A valid skeleton; most cases append one bad reaction to it.
 BASE = """\
@@ -199,7 +199,7 @@ def no_compilation(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("compile_network was reached: the model should have been rejected earlier")
 
-    monkeypatch.setattr(stochins.api, "compile_network", forbidden)
+    monkeypatch.setattr(stochins.models.loader, "compile_network", forbidden)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -210,7 +210,7 @@ BAD = [
 
 @pytest.mark.parametrize("spec,match", BAD, ids=[str(i) for i in range(len(BAD))])
 def test_bad_protocols_are_one_line_errors_naming_the_key(spec, match):
-    with pytest.raises(stochins.ModelError) as err:
+    with pytest.raises(stochins.ArgumentError) as err:
         sch.build_schedule(["insulin"], {"insulin": 0.0}, {"insulin": spec})
     msg = str(err.value)
     assert match in msg, msg
@@ -218,11 +218,11 @@ def test_bad_protocols_are_one_line_errors_naming_the_key(spec, match):
 
 
 def test_bad_protocol_is_reported_by_simulate_and_unknown_input_is_named():
-    with pytest.raises(stochins.ModelError, match=r"inputs.insulin.duration") as err:
+    with pytest.raises(stochins.ArgumentError, match=r"inputs.insulin.duration") as err:
         stochins.simulate("sedaghat2002", cells=1, t_end=1.0, samples=2, method="ode",
                           inputs={"insulin": {"protocol": "pulse", "dose": 1, "duration": 0}})
     assert "\n" not in str(err.value)
-    with pytest.raises(stochins.ModelError, match=r"inputs.glucose: the model has no input 'glucose'"):
+    with pytest.raises(stochins.ArgumentError, match=r"inputs.glucose: the model has no input 'glucose'"):
         stochins.simulate("sedaghat2002", cells=1, t_end=1.0, samples=2, method="ode", inputs={"glucose": 5.0})
 
 

@@ -129,7 +129,7 @@ def test_auto_chooses_by_expected_work(model_from_text):
                                            ({"n_critical": -1}, "n_critical"), ({"ssa_steps": 0}, "ssa_steps"),
                                            ({"bogus": 1}, "unknown option")])
 def test_bad_options_are_rejected(options, match):
-    with pytest.raises(stochins.ModelError, match=match):
+    with pytest.raises(stochins.ArgumentError, match=match):
         stochins.simulate("sedaghat2002", cells=1, t_end=1.0, samples=2, method="tau", tau=options)
 
 

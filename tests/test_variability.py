@@ -294,7 +294,7 @@ def test_mean_concentration_with_continuous_cell_sizes(model_from_text):
 
 def test_a_cell_size_of_zero_is_an_error(model_from_text):
     model = model_from_text(IMMIGRATION_DEATH)
-    with pytest.raises(stochins.ModelError, match=r"variability.cell_size") as err:
+    with pytest.raises(stochins.ArgumentError, match=r"variability.cell_size") as err:
         stochins.simulate(model, cells=4, t_end=1.0, samples=2, seed=1,
                           variability={"cell_size": {"distribution": "list", "values": [1.0, 0.0]}})
     assert "\n" not in str(err.value)
@@ -374,9 +374,9 @@ BAD = [
 
 
 @pytest.mark.parametrize("spec,match", BAD, ids=[str(i) for i in range(len(BAD))])
-def test_bad_specs_are_one_line_model_errors(model_from_text, spec, match):
+def test_bad_specs_are_one_line_argument_errors(model_from_text, spec, match):
     model = model_from_text(DRAWS)
-    with pytest.raises(stochins.ModelError) as err:
+    with pytest.raises(stochins.ArgumentError) as err:
         stochins.simulate(model, cells=2, t_end=1.0, samples=2, seed=1, variability=spec)
     msg = str(err.value)
     assert match in msg, msg

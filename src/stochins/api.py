@@ -1,22 +1,20 @@
-"""The Python API: ``load_model`` and ``simulate``."""
+"""The Python API: ``simulate`` (and ``load_model``, ``builtin_models`` from ``models.loader``)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
-from typing import Mapping, Sequence, Union
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from .compile import CompiledModel, compile_network
-from .expressions import ModelError
-from .network import Network
+from .engine.methods import METHODS
+from .errors import ArgumentError
+from .executors.local import LocalExecutor
+from .models.loader import ModelLike, builtin_models, load_model
 from .schedule import InputSpec
-from .simulation import Plan
+from .simulation import Plan, block_ranges
 
-ModelLike = Union[str, os.PathLike, Network, CompiledModel]
+__all__ = ["Result", "simulate", "load_model", "builtin_models"]
 
 
 @dataclass
@@ -30,10 +28,11 @@ class Result:
     seed: int
     method: str
     model: str
-    work: np.ndarray | None = None  # tau-leaping: per cell [exact events in leaps, leaped firings,
-    #                                 plain SSA events, leaps, rejected leaps]
+    work: np.ndarray | None = None  # (cells, W) the method's work statistics, columns named by work_names
     parameter_names: list[str] = field(default_factory=list)  # what variability drew per cell
     parameters: np.ndarray | None = None                       # (cells, len(parameter_names))
+    work_names: list[str] = field(default_factory=list)        # e.g. ["events"] for the SSA
+    method_reason: str = ""                                     # why method "auto" chose ``method``
     observables: list[str] = field(default_factory=list)       # recorded named expressions
     observable_trajectories: np.ndarray | None = None          # (cells, T, len(observables)) float64
 
@@ -44,102 +43,44 @@ class Result:
         return self.trajectories[:, :, self.species.index(name)]
 
 
-def builtin_models() -> dict[str, str]:
-    """Built-in model names with their one-line descriptions."""
-    import yaml
-
-    out = {}
-    for entry in sorted(resources.files("stochins.models").iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".yaml"):
-            out[entry.name[:-5]] = str((yaml.safe_load(entry.read_text()) or {}).get("description", ""))
-    return out
-
-
-def load_model(model: ModelLike, *, sbml: Mapping[str, object] | None = None) -> CompiledModel:
-    """A built-in name, a model YAML or SBML (.xml, .sbml) path, a :class:`Network`, a compiled model or a
-    ``gillespy2.Model``. ``sbml``: import options for SBML files (``substance_scale``, ``inputs``,
-    ``ignore_events``; see :func:`stochins.models.sbml.from_sbml`)."""
-    if isinstance(model, CompiledModel):
-        return model
-    return compile_network(load_network(model, sbml=sbml))
-
-
-def load_network(model: ModelLike, *, sbml: Mapping[str, object] | None = None) -> Network:
-    """As :func:`load_model`, but the validated :class:`Network` without compiling it (e.g. to export it)."""
-    if isinstance(model, CompiledModel):
-        return model.network
-    if isinstance(model, Network):
-        return model
-    if isinstance(model, (str, os.PathLike)):
-        path = Path(model)
-        if not path.suffix and str(model) in builtin_models():
-            with resources.as_file(resources.files("stochins.models") / f"{model}.yaml") as p:
-                return Network.from_yaml(p)
-        if path.suffix.lower() in (".yaml", ".yml"):
-            return Network.from_yaml(path)
-        if path.suffix.lower() in (".xml", ".sbml"):
-            from .models.sbml import from_sbml
-
-            options = dict(sbml or {})
-            unknown = set(options) - {"substance_scale", "inputs", "ignore_events"}
-            if unknown:
-                raise ModelError(f"sbml.{sorted(unknown)[0]}: unknown SBML import option "
-                                 f"(expected substance_scale, inputs, ignore_events)")
-            return from_sbml(path, **options)
-        if not path.exists():
-            names = ", ".join(builtin_models()) or "none"
-            raise ModelError(f"{model}: no such model file and no built-in model of that name (built-ins: {names})")
-        raise ModelError(f"{model}: unsupported model file type {path.suffix!r} (expected .yaml, .xml or .sbml)")
-    try:  # a gillespy2.Model, without importing gillespy2 unless one is passed
-        from .models.gillespy2_interop import from_gillespy2, is_gillespy2_model
-    except ImportError:
-        is_gillespy2_model = None
-    if is_gillespy2_model is not None and is_gillespy2_model(model):
-        return from_gillespy2(model)
-    raise ModelError(f"cannot load a model from {type(model).__name__}")
-
-
 def simulate(model: ModelLike, cells: int = 1000, t_end: float = 60.0, samples: int = 61, *,
              method: str = "ssa", seed: int | None = None,
              inputs: Mapping[str, InputSpec] | None = None, record: Sequence[str] | None = None,
              threads: int | None = None, model_parameters: Mapping[str, float] | None = None,
              t_start: float = 0.0, block_size: int | None = None,
              tau: Mapping[str, float] | None = None,
-             variability: Mapping[str, Mapping] | None = None) -> Result:
+             variability: Mapping[str, Mapping] | None = None,
+             options: Mapping[str, Mapping[str, float]] | None = None) -> Result:
     """Simulate ``cells`` independent cells and record them at ``samples`` times in [t_start, t_end].
 
     An input is a number (held constant) or a schedule ``[[t0, v0], [t1, v1], ...]`` where ``v_i``
     holds from ``t_i`` to ``t_{i+1}`` (before ``t0`` the model's default). ``seed=None`` draws a
     seed, returned in ``Result.seed``. Results are bit-identical for any ``threads``/``block_size``.
-    ``method``: "ssa" (exact), "tau" (partitioned tau-leaping; options in ``tau``, see README) or "ode".
+    ``method``: one of ``stochins.engine.methods.method_names()`` ("ssa" exact, "tau" leaping, "ode",
+    "auto"); ``options`` are method options per method name, ``tau`` a shortcut for ``options["tau"]``.
     """
     compiled = load_model(model)
     if isinstance(cells, bool) or not isinstance(cells, (int, np.integer)) or cells < 1:
-        raise ModelError(f"cells: expected a positive integer, got {cells!r}")
+        raise ArgumentError(f"cells: expected a positive integer, got {cells!r}")
     plan = Plan.create(compiled, t_end=t_end, samples=samples, t_start=t_start, method=method, seed=seed,
-                       inputs=inputs, record=record, model_parameters=model_parameters, tau=tau,
+                       inputs=inputs, record=record, model_parameters=model_parameters,
+                       options={**(options or {}), **({"tau": tau} if tau is not None else {})},
                        variability=variability)
     if block_size is None:
         block_size = plan.default_block_size(cells)
     elif isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
-        raise ModelError(f"block_size: expected a positive integer, got {block_size!r}")
-    plan.resolve_method(threads)
-    dtype = np.float64 if method == "ode" else np.int32
-    traj = np.empty((cells, plan.time.size, len(plan.record)), dtype=dtype)
+        raise ArgumentError(f"block_size: expected a positive integer, got {block_size!r}")
+    chosen = METHODS[plan.resolve_method(threads)]
+    traj = np.empty((cells, plan.time.size, len(plan.record)), dtype=np.int32 if chosen.stochastic else np.float64)
     events = np.empty(cells, dtype=np.int64)
-    work = np.zeros((cells, 5), dtype=np.int64) if plan.method == "tau" else None
+    work = np.empty((cells, len(chosen.work)), dtype=np.int64)
     names = list(plan.variability.names) if plan.variability else []
-    drawn = np.zeros((cells, len(names)))
+    drawn = np.empty((cells, len(names)))
     observed = np.empty((cells, plan.time.size, len(plan.observables))) if plan.observables else None
-    for first in range(0, cells, block_size):
-        n = min(block_size, cells - first)
-        block = plan.block(first, n, threads=threads)
-        traj[first:first + n] = block.trajectories
-        events[first:first + n] = block.events
-        if work is not None:
-            work[first:first + n] = block.work
-        drawn[first:first + n] = block.drawn
+    for block in LocalExecutor(threads).map(plan, block_ranges(cells, block_size)):
+        rows = slice(block.first_cell, block.first_cell + block.events.size)
+        traj[rows], events[rows], work[rows], drawn[rows] = block.trajectories, block.events, block.work, block.drawn
         if observed is not None:
-            observed[first:first + n] = block.observables
+            observed[rows] = block.observables
     return Result(plan.time, list(plan.record), traj, events, plan.seed, plan.method, compiled.network.name, work,
-                  names, drawn, list(plan.observables), observed)
+                  names, drawn, list(chosen.work), plan.method_reason, list(plan.observables), observed)

@@ -1,4 +1,4 @@
-"""The ``stochins`` command line: run | validate | info | summarize | plot | models.
+"""The ``stochins`` command line: run | validate | info | summarize | plot | models | methods.
 
 Bad input (run file, model, arguments) exits with status 2 and one line on stderr, never a
 traceback; a simulation failure exits 1; Ctrl-C exits 130 leaving a resumable file.
@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("results")
 
     sub.add_parser("models", help="list the built-in models", description="List the built-in models.")
+    sub.add_parser("methods", help="list the simulation methods and their options",
+                   description="List the simulation methods (run-file key 'method') with their options "
+                               "(run-file key named after the method, e.g. 'tau: {epsilon: 0.01}').")
 
     p = sub.add_parser("export", help="write a model as SBML (Level 3 Version 2)",
                        description="Write a model (built-in name, model YAML or SBML file) as SBML Level 3 Version 2: "
@@ -232,7 +235,7 @@ def _times(text: str | None) -> list[float] | None:
 
 
 def _models(args) -> int:
-    from .api import builtin_models
+    from .models.loader import builtin_models
 
     for name, description in builtin_models().items():
         print(f"{name:28s} {description}")
@@ -242,8 +245,8 @@ def _models(args) -> int:
 def _export(args) -> int:
     from pathlib import Path
 
-    from .api import load_network
-    from .expressions import ModelError
+    from .errors import ModelError
+    from .models.loader import load_network
     from .models.sbml import to_sbml
 
     try:
@@ -256,13 +259,24 @@ def _export(args) -> int:
     return 0
 
 
+def _methods(args) -> int:
+    from .engine.methods import AUTO, METHODS
+
+    for m in METHODS.values():
+        print(f"{m.name:6s} {'exact' if m.exact else 'approximate'} — {m.summary} ({m.reference})")
+        for o in m.options:
+            print(f"         {m.name}.{o.name} = {o.default:g}  ({o.range()}): {o.doc}")
+    print(f"{AUTO:6s} chooses ssa or tau per condition from a short tau-leaping pilot (see the README)")
+    return 0
+
+
 def _fail(exc: Exception, status: int) -> int:
     print(f"stochins: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
     return status
 
 
 _VERBS = {"run": _run, "validate": _validate, "info": _info, "summarize": _summarize, "plot": _plot,
-          "models": _models, "export": _export}
+          "models": _models, "methods": _methods, "export": _export}
 
 if __name__ == "__main__":
     sys.exit(main())

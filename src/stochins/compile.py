@@ -1,10 +1,12 @@
 """Network -> CompiledModel: canonical arrays, generated numba code, dependency graph, disk cache.
 
 Species, parameters, inputs and reactions are put in a canonical (sorted) order, so neither the
-model hash nor the random streams depend on the order a file lists them in. The generated module
-holds straight-line propensity code, one fused ``fire`` branch per reaction (state change plus
-the propensities that depend on it) and the engine kernels; it is written under a name derived
-from its own text, so numba's on-disk cache makes a second process start without recompiling.
+model hash nor the random streams depend on the order a file lists them in. The generated model
+module holds straight-line propensity code and one fused ``fire`` branch per reaction (state
+change plus the propensities that depend on it), the names ``engine/model_code.py`` declares. Each
+simulation method's kernels are instantiated for the model on first use (``CompiledModel.kernels``).
+Every generated module is written under a name derived from its own text, so numba's on-disk
+cache makes a second process start without recompiling.
 """
 
 from __future__ import annotations
@@ -24,11 +26,9 @@ from typing import Mapping
 import numba
 import numpy as np
 
-from . import __version__
-from .engine import ssa as _ssa  # noqa: F401  (registers the SSA kernels)
-from .engine import tau as _tau  # noqa: F401  (registers the tau-leaping kernels)
-from .engine.kernels import kernel_source
-from .expressions import ModelError
+from ._version import __version__
+from .engine.kernels import INSTANCE_MARK, instance_name, instantiate, per_model, relative_imports
+from .errors import ArgumentError, ModelError
 from .network import Network, Reaction, _did_you_mean
 
 __all__ = ["CompiledModel", "compile_network", "cache_dir"]
@@ -60,11 +60,12 @@ class CompiledModel:
     source: str = field(default="", repr=False)  # the generated module's text
     n_derived: int = 0  # hoisted per-cell constants stored after the parameters and the cell size
     _module: ModuleType | None = field(default=None, repr=False)
+    _kernels: dict = field(default_factory=dict, repr=False)
 
     def __getstate__(self) -> dict:
-        """Pickled for Dask workers without the imported module; a worker re-creates it from the
+        """Pickled for Dask workers without imported modules; a worker re-creates them from the
         source (on its own disk, under the same content hash) and loads numba's cache from there."""
-        return {**self.__dict__, "_module": None}
+        return {**self.__dict__, "_module": None, "_kernels": {}}
 
     # ------------------------------------------------------------------ values in canonical order
     @property
@@ -78,10 +79,10 @@ class CompiledModel:
         values = dict(self.network.parameters)
         for name, value in (overrides or {}).items():
             if name not in values:
-                raise ModelError(f"{self.network.source}: unknown parameter {name!r} in model_parameters"
-                                 f"{_did_you_mean(name, values)}")
+                raise ArgumentError(f"{self.network.source}: unknown parameter {name!r} in model_parameters"
+                                    f"{_did_you_mean(name, values)}")
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ModelError(f"model_parameters.{name}: expected a finite number, got {value!r}")
+                raise ArgumentError(f"model_parameters.{name}: expected a finite number, got {value!r}")
             values[name] = float(value)
         return np.array([values[n] for n in self.parameters] + [1.0, 1.0] + [0.0] * self.n_derived,
                         dtype=np.float64)
@@ -124,14 +125,36 @@ class CompiledModel:
                     order[i], stoich[i] = total, int(self.reactant[j, i])
         return (*ch, *re, rd_ptr, rd_idx, bound, order, stoich)
 
+    def needs(self, names: tuple[str, ...]) -> list[np.ndarray]:
+        """The arrays a method declares it needs (``Method.needs``), in order; methods returning
+        several arrays (``leap_arrays``) contribute each of them."""
+        out: list[np.ndarray] = []
+        for name in names:
+            value = getattr(self, name)
+            value = value() if callable(value) else value
+            out += list(value) if isinstance(value, tuple) else [value]
+        return out
+
     @property
     def module(self) -> ModuleType:
-        """The generated numba module (imported on first use; compiled lazily per kernel)."""
+        """The generated model code (imported on first use; numba compiles each function lazily)."""
         if self._module is None:
             if not self.source_path.exists():
-                self.source_path = _write_generated(self.source, self.code_hash)
+                self.source_path = _write_generated(self.source, self.source_path.stem)
             self._module = _import_generated(self.source_path)
         return self._module
+
+    def kernels(self, module: str) -> ModuleType:
+        """An engine module (``stochins.engine.X``) instantiated for this model (see engine/kernels.py)."""
+        if module not in self._kernels:
+            self.module  # instances import the model code and each other by name: load those first
+            for dep in relative_imports(module):
+                if per_model(dep) and not dep.endswith(".model_code"):
+                    self.kernels(dep)
+            name = instance_name(module, self.code_hash)
+            path = _write_generated(instantiate(module, self.code_hash, self.source_path.stem), name)
+            self._kernels[module] = _import_generated(path)
+        return self._kernels[module]
 
 
 def compile_network(network: Network) -> CompiledModel:
@@ -174,8 +197,8 @@ def compile_network(network: Network) -> CompiledModel:
     guarded = {sidx[s] for n in reactions if network.reactions[n].propensity is not None
                for s, _ in network.reactions[n].reactants if not network.species[s].constant}
     model_code = _generate(stochastic, deterministic, derived, P, change_m, depends, guarded, M)
-    source = _HEADER + model_code + "\n\n" + kernel_source() + "\n"
-    code_hash = hashlib.sha256((source + numba.__version__ + __version__).encode()).hexdigest()
+    code_hash = hashlib.sha256((_HEADER + model_code + numba.__version__ + __version__).encode()).hexdigest()
+    source = _HEADER.replace("{mark}", f"{INSTANCE_MARK} = {code_hash!r}") + model_code
 
     canonical = {
         "species": {s: [network.species[s].initial.text, network.species[s].constant] for s in species},
@@ -184,7 +207,7 @@ def compile_network(network: Network) -> CompiledModel:
         "reactions": {n: [stochastic[j], change_m[j].tolist()] for j, n in enumerate(reactions)},
     }
     model_hash = hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
-    path = _write_generated(source, code_hash)
+    path = _write_generated(source, f"stochins_model_{code_hash[:20]}")
     return CompiledModel(network, species, parameters, inputs, reactions, reactant_m, change_m, depends,
                          [sorted(r) for r in reads], code_hash, model_hash, path, source, len(derived))
 
@@ -194,13 +217,11 @@ _HEADER = '''"""Generated by stochins.compile: do not edit (regenerated from the
 import math
 
 import numpy as np
-from numba import njit, prange
 
+from stochins.engine.kernels import kernel
+
+{mark}
 NAN = np.nan
-
-
-def kernel(parallel=False):
-    return njit(cache=True, parallel=parallel, error_model="numpy", nogil=True)
 
 
 '''
@@ -338,7 +359,7 @@ def _render(node: ast.expr, names: Mapping[str, str]) -> str:
 
 
 def _generate(stochastic, deterministic, derived, n_params, change, depends, guarded, n_reactions) -> str:
-    out = [f"n_reactions_of_model = {n_reactions}", "", "",
+    out = [f"N_REACTIONS = {n_reactions}", "", "",
            "@kernel()", "def derive(p):",
            '    """Per-cell constants hoisted out of the propensities (see compile._Hoist)."""',
            "    for c in range(p.shape[0]):"]
@@ -384,14 +405,14 @@ def _generate(stochastic, deterministic, derived, n_params, change, depends, gua
 
 
 # ---------------------------------------------------------------------- cache on disk
-def _write_generated(source: str, code_hash: str) -> Path:
+def _write_generated(source: str, name: str) -> Path:
     directory = cache_dir() / "models"
-    path = directory / f"stochins_model_{code_hash[:20]}.py"
-    if path.exists() and path.read_text() == source:
+    path = directory / f"{name}.py"
+    if path.exists() and path.read_text(encoding="utf-8") == source:
         return path
     directory.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(source)
+    tmp.write_text(source, encoding="utf-8")
     os.replace(tmp, path)  # atomic: concurrent processes never import a half-written file
     return path
 

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model, field_validator,
+                      model_validator)
 
-from .expressions import ModelError
+from .engine.methods import METHODS, method_names
+from .errors import ArgumentError, ModelError
 from .yamlio import load_yaml
 
 __all__ = ["RunConfig", "ConfigError", "load_run_config", "TimeConfig", "OutputConfig"]
@@ -66,15 +68,15 @@ class OutputConfig(_Strict):
 InputValue = Union[float, list[list[float]], dict[str, Any]]
 
 
-class RunConfig(_Strict):
-    """Everything that defines a run; see the README's run-file reference."""
+class _RunFields(_Strict):
+    """Everything that defines a run; see the README's run-file reference. The keys holding method
+    options (one per method that has options, e.g. ``tau``) are added from the method registry."""
 
     model: str
     model_parameters: dict[str, float] = {}
     cells: int = Field(1000, ge=1)
     seed: int | None = Field(None, ge=0, lt=2**64)
-    method: Literal["ssa", "tau", "auto", "ode"] = "ssa"
-    tau: dict[str, float] = {}
+    method: str = "ssa"
     sbml: dict[str, Any] = {}
     variability: dict[str, dict[str, Any]] = {}
     time: TimeConfig
@@ -91,6 +93,24 @@ class RunConfig(_Strict):
     base_dir: Path = Field(Path("."), exclude=True)
     # the run file (and condition) that errors found later, against the model, are reported in
     _source: str | None = PrivateAttr(None)
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, v):
+        if v not in method_names():
+            raise ValueError(f"expected one of {', '.join(map(repr, method_names()))}")
+        return v
+
+    @model_validator(mode="after")
+    def _options(self) -> "_RunFields":
+        for name in METHODS:
+            if name in type(self).model_fields:
+                METHODS[name].option_vector(getattr(self, name))  # ArgumentError names the key
+        return self
+
+    def method_options(self) -> dict[str, dict[str, float]]:
+        """Options per method name, as the run file gives them."""
+        return {name: dict(getattr(self, name)) for name in METHODS if name in type(self).model_fields}
 
     @field_validator("sweep")
     @classmethod
@@ -140,6 +160,12 @@ class RunConfig(_Strict):
         data = self.model_dump(mode="json", exclude={"threads", "block_size", "base_dir"})
         data["output"].pop("path", None)
         return hashlib.sha256(yaml.safe_dump(data, sort_keys=True).encode()).hexdigest()
+
+
+RunConfig = create_model(
+    "RunConfig", __base__=_RunFields, __module__=__name__,
+    **{name: (dict[str, float], {}) for name, m in METHODS.items() if m.options})
+RunConfig.__doc__ = _RunFields.__doc__
 
 
 class Condition:
@@ -313,7 +339,7 @@ def check_against_model(config: RunConfig, model) -> None:
     where = f"{config._source}: " if config._source else ""
     try:
         model.parameter_vector(config.model_parameters)
-    except ModelError as exc:
+    except (ModelError, ArgumentError) as exc:
         raise ConfigError(f"{where}model_parameters: {exc}") from None
     for name in config.record or []:
         if name not in model.species and name not in model.network.expressions:  # species or observable
@@ -322,5 +348,5 @@ def check_against_model(config: RunConfig, model) -> None:
             raise ConfigError(f"{where}record: unknown species {name!r}{hint}")
     try:
         build_schedule(model.inputs, model.network.inputs, config.inputs)
-    except ModelError as exc:
+    except ArgumentError as exc:
         raise ConfigError(f"{where}{exc}") from None

@@ -13,9 +13,9 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+from .errors import ModelError
 
-class ModelError(ValueError):
-    """A model definition is invalid; the message names the file and the offending item."""
+__all__ = ["Expr", "ModelError", "FUNCTIONS"]
 
 
 #: functions a model expression may call, with their Python/numba implementation names

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .expressions import ModelError
+from .errors import ArgumentError
 from .schedule import Schedule
 
 
@@ -26,7 +26,7 @@ class Observables:
         used = set().union(*(e.symbols for e in self.exprs)) if self.exprs else set()
         bad = sorted(used & {"t", "time"})
         if bad:  # expressions are resolved at load time, so this only guards hand-built networks
-            raise ModelError(f"record: observable {self.names[0]!r} reads time {bad[0]!r}")
+            raise ArgumentError(f"record: observable {self.names[0]!r} reads time {bad[0]!r}")
         self.species = [s for s in model.species if s in used]  # canonical order
         self.parameters = {q: i for i, q in enumerate(model.parameters) if q in used}
         self.inputs = {q: i for i, q in enumerate(model.inputs) if q in used}
@@ -63,9 +63,9 @@ def split_record(model, record: Sequence[str] | None) -> tuple[list[str], list[s
             observables.append(name)
         else:
             extra = f"; observables: {', '.join(model.network.expressions)}" if model.network.expressions else ""
-            raise ModelError(f"record: unknown species or observable {name!r} "
+            raise ArgumentError(f"record: unknown species or observable {name!r} "
                              f"(model species: {', '.join(model.declared_species)}{extra})")
     if len(set(record)) != len(record):
         dup = next(n for n in record if list(record).count(n) > 1)
-        raise ModelError(f"record: {dup!r} is listed twice")
+        raise ArgumentError(f"record: {dup!r} is listed twice")
     return species, observables

@@ -14,12 +14,13 @@ from typing import Callable
 
 import numpy as np
 
-from .api import load_model
+from .models.loader import load_model
 from .config import ConfigError, RunConfig, check_against_model, expand_conditions, load_run_config
 from .executors.local import LocalExecutor
-from .expressions import ModelError
+from .engine.methods import METHODS
+from .errors import ArgumentError, ModelError
 from .io.hdf5 import ConditionSpec, ResultsError, TrajectoryWriter
-from .simulation import Plan
+from .simulation import Plan, block_ranges
 
 __all__ = ["run", "prepare"]
 
@@ -47,9 +48,9 @@ class Prepared:
                 self.plans.append(Plan.create(model, t_end=c.time.end, samples=c.time.samples,
                                               t_start=c.time.start, method=c.method, seed=config.seed or 0,
                                               inputs=c.inputs, record=c.record,
-                                              model_parameters=c.model_parameters, tau=c.tau,
+                                              model_parameters=c.model_parameters, options=c.method_options(),
                                               variability=c.variability))
-            except ModelError as exc:
+            except (ModelError, ArgumentError) as exc:
                 raise ConfigError(f"{source} (condition {cond.name}): {exc}") from None
         self.model = self.plans[0].model
 
@@ -96,10 +97,13 @@ def run(path_or_config: str | Path | RunConfig, *, output: str | Path | None = N
         plan.seed = config.seed
         plan.resolve_method(config.threads)
     specs = [ConditionSpec(cond.name, cond.index, {**cond.settings, "condition_key": str(plan.condition),
-                                                   "method": plan.method, "model": plan.model.network.name},
+                                                   "method": plan.method, "model": plan.model.network.name,
+                                                   **({"method_reason": plan.method_reason} if plan.method_reason
+                                                      else {})},
                            config.cells, plan.time, list(plan.record),
                            list(plan.variability.names) if plan.variability else [],
-                           np.float64 if plan.method == "ode" else np.int32, _kept(config), list(plan.observables))
+                           np.int32 if METHODS[plan.method].stochastic else np.float64, _kept(config),
+                           list(plan.observables))
              for cond, plan in zip(prepared.conditions, prepared.plans)]
     attrs = {"run_config": config.to_yaml(), "model": prepared.model.network.text,
              "model_name": prepared.model.network.name, "model_hash": prepared.model.model_hash,
@@ -118,8 +122,7 @@ def run(path_or_config: str | Path | RunConfig, *, output: str | Path | None = N
         for spec, plan in zip(specs, prepared.plans):
             start = writer.cells_done(spec.name)
             bar.update(start)
-            blocks = [(first, min(block, config.cells - first)) for first in range(start, config.cells, block)]
-            for result in executor.map(plan, blocks):
+            for result in executor.map(plan, block_ranges(config.cells, block, start)):
                 writer.append(spec.name, result.first_cell, result.trajectories, result.drawn, result.observables)
                 n = result.trajectories.shape[0]
                 bar.update(n)

@@ -12,7 +12,7 @@ from typing import Mapping, Sequence, Union
 
 import numpy as np
 
-from .expressions import ModelError
+from .errors import ArgumentError
 
 InputSpec = Union[float, int, Sequence[Sequence[float]], Mapping[str, object]]
 
@@ -63,11 +63,11 @@ def piecewise(spec: InputSpec, name: str) -> list[tuple[float, float]]:
     elif isinstance(spec, Sequence) and not isinstance(spec, str) and len(spec) > 0:
         pairs = _table(spec, where)
     else:
-        raise ModelError(f"{where}: expected a number, a table [[time, value], ...] or a protocol "
+        raise ArgumentError(f"{where}: expected a number, a table [[time, value], ...] or a protocol "
                          f"mapping, got {spec!r}")
     for t, v in pairs:
         if not (math.isfinite(v) and v >= 0):
-            raise ModelError(f"{where}: input values must be finite and non-negative, got {v!r}")
+            raise ArgumentError(f"{where}: input values must be finite and non-negative, got {v!r}")
     return pairs
 
 
@@ -80,41 +80,41 @@ def _table(spec, where: str) -> list[tuple[float, float]]:
     for item in spec:
         if (not isinstance(item, Sequence) or isinstance(item, str) or len(item) != 2
                 or not all(_is_number(v) for v in item)):
-            raise ModelError(f"{where}: expected [[time, value], ...], got item {item!r}")
+            raise ArgumentError(f"{where}: expected [[time, value], ...], got item {item!r}")
         pairs.append((float(item[0]), float(item[1])))
     times = [t for t, _ in pairs]
     if not all(math.isfinite(t) for t in times):
-        raise ModelError(f"{where}: table times must be finite numbers")
+        raise ArgumentError(f"{where}: table times must be finite numbers")
     if any(b <= a for a, b in zip(times, times[1:])):
-        raise ModelError(f"{where}: table times must be strictly increasing, got {times}")
+        raise ArgumentError(f"{where}: table times must be strictly increasing, got {times}")
     return pairs
 
 
 def _protocol(spec: dict, where: str) -> list[tuple[float, float]]:
     kind = spec.pop("protocol", None)
     if kind not in _PROTOCOL_KEYS:
-        raise ModelError(f"{where}.protocol: expected one of {', '.join(_PROTOCOL_KEYS)}, got {kind!r}")
+        raise ArgumentError(f"{where}.protocol: expected one of {', '.join(_PROTOCOL_KEYS)}, got {kind!r}")
     required, optional = _PROTOCOL_KEYS[kind]
     if kind == "constant" and "dose" in spec and "value" not in spec:
         spec["value"] = spec.pop("dose")
     for key in spec:
         if key not in required | optional:
-            raise ModelError(f"{where}.{key}: unknown key for protocol {kind!r} "
+            raise ArgumentError(f"{where}.{key}: unknown key for protocol {kind!r} "
                              f"(expected {', '.join(sorted(required | optional))})")
     for key in sorted(required):
         if key not in spec:
-            raise ModelError(f"{where}: protocol {kind!r} needs {key!r}")
+            raise ArgumentError(f"{where}: protocol {kind!r} needs {key!r}")
     if kind == "piecewise":
         table = spec["table"]
         if isinstance(table, str) or not isinstance(table, Sequence) or not table:
-            raise ModelError(f"{where}.table: expected [[time, value], ...], got {table!r}")
+            raise ArgumentError(f"{where}.table: expected [[time, value], ...], got {table!r}")
         return _table(table, f"{where}.table")
     for key, v in spec.items():
         if not _is_number(v) or not math.isfinite(v):
-            raise ModelError(f"{where}.{key}: expected a finite number, got {v!r}")
+            raise ArgumentError(f"{where}.{key}: expected a finite number, got {v!r}")
     g = {k: float(v) for k, v in spec.items()}
     for key in [k for k in ("value", "dose", "baseline", "from", "to") if g.get(k, 0.0) < 0]:
-        raise ModelError(f"{where}.{key}: input values must be non-negative, got {g[key]!r}")
+        raise ArgumentError(f"{where}.{key}: input values must be non-negative, got {g[key]!r}")
     base = g.get("baseline", 0.0)
     if kind == "constant":
         return [(-math.inf, g["value"])]
@@ -124,17 +124,17 @@ def _protocol(spec: dict, where: str) -> list[tuple[float, float]]:
         return [(-math.inf, g["dose"]), (g["time"], base)]
     if kind == "pulse":
         if g["duration"] <= 0:
-            raise ModelError(f"{where}.duration: a pulse must last a positive time, got {g['duration']!r}")
+            raise ArgumentError(f"{where}.duration: a pulse must last a positive time, got {g['duration']!r}")
         start = g.get("start", 0.0)
         return [(-math.inf, base), (start, g["dose"]), (start + g["duration"], base)]
     if kind == "pulses":
         count = g["count"]
         if count < 1 or count != int(count):
-            raise ModelError(f"{where}.count: expected a positive whole number, got {spec['count']!r}")
+            raise ArgumentError(f"{where}.count: expected a positive whole number, got {spec['count']!r}")
         if g["width"] <= 0:
-            raise ModelError(f"{where}.width: pulses must last a positive time, got {g['width']!r}")
+            raise ArgumentError(f"{where}.width: pulses must last a positive time, got {g['width']!r}")
         if g["width"] > g["period"]:
-            raise ModelError(f"{where}: width {g['width']} exceeds period {g['period']}: pulses would overlap")
+            raise ArgumentError(f"{where}: width {g['width']} exceeds period {g['period']}: pulses would overlap")
         start = g.get("start", 0.0)
         pairs = [(-math.inf, base)]
         for k in range(int(count)):
@@ -146,9 +146,9 @@ def _protocol(spec: dict, where: str) -> list[tuple[float, float]]:
     # ramp: a staircase of `steps` stairs; each stair holds the ramp's mean over its interval
     steps = g.get("steps", RAMP_STEPS)
     if steps < 1 or steps != int(steps):
-        raise ModelError(f"{where}.steps: expected a positive whole number, got {spec.get('steps')!r}")
+        raise ArgumentError(f"{where}.steps: expected a positive whole number, got {spec.get('steps')!r}")
     if g["duration"] <= 0:
-        raise ModelError(f"{where}.duration: a ramp must last a positive time, got {g['duration']!r}")
+        raise ArgumentError(f"{where}.duration: a ramp must last a positive time, got {g['duration']!r}")
     steps = int(steps)
     h = g["duration"] / steps
     pairs = [(-math.inf, g["from"])]
@@ -164,7 +164,7 @@ def build_schedule(input_names: Sequence[str], defaults: Mapping[str, float],
     unknown = [n for n in inputs if n not in input_names]
     if unknown:
         known = ", ".join(input_names) or "none"
-        raise ModelError(f"inputs.{unknown[0]}: the model has no input {unknown[0]!r} (its inputs: {known})")
+        raise ArgumentError(f"inputs.{unknown[0]}: the model has no input {unknown[0]!r} (its inputs: {known})")
     per_input = {n: piecewise(inputs[n], n) if n in inputs else [(-math.inf, defaults[n])] for n in input_names}
     times = sorted({t for pairs in per_input.values() for t, _ in pairs} | {-math.inf})
     values = np.empty((len(times), len(input_names)))

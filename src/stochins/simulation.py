@@ -17,15 +17,16 @@ import numba
 import numpy as np
 
 from .compile import CompiledModel
-from .engine import ode as _ode
-from .engine import ssa as _ssa
+from .engine import common
+from .engine.methods import AUTO, METHODS, get_method, method_names
 from .engine.rng import seed_streams
-from .expressions import ModelError
+from .errors import ArgumentError, SimulationError
 from .observables import Observables, split_record
 from .schedule import InputSpec, Schedule, build_schedule
 from .variability import CELL_SIZE, Variability, parse_variability
 
-METHODS = ("ssa", "tau", "auto", "ode")
+__all__ = ["Plan", "Block", "SimulationError", "condition_key", "block_ranges"]
+
 #: method "auto" leaps when a pilot predicts more events per cell than this and most of them leaped
 AUTO_MIN_EVENTS = 100_000
 AUTO_PILOT_CELLS = 2
@@ -33,46 +34,32 @@ AUTO_PILOT_CELLS = 2
 #: progress, Ctrl-C and --resume act at a fine grain (results never depend on the block size)
 BLOCK_BYTES = 64 * 2**20
 BLOCK_CELLS = 1024
-#: tau-leaping options (see engine/tau.py), in the kernel's option-vector order
-TAU_DEFAULTS = {"epsilon": 0.03, "n_critical": 10, "ssa_steps": 100, "ssa_factor": 10.0, "exact_below": 100,
-                "exact_firings": 3.0, "max_relaxation": 0.1}
-
-
-class SimulationError(RuntimeError):
-    """A cell reached a state the model does not allow (negative propensity or count, overflow)."""
 
 
 @dataclass
 class Block:
     first_cell: int
-    trajectories: np.ndarray  # (n, T, R) int32 counts (float64 for the ODE)
+    trajectories: np.ndarray  # (n, T, R) int32 counts (float64 for a deterministic method)
     events: np.ndarray        # (n,) reaction events per cell (leaped firings included; 0 for the ODE)
-    work: np.ndarray | None = None  # (n, 5) tau-leaping work: exact events in leaps, leaped firings,
-    #                                 plain SSA events, leaps, rejected leaps
-    drawn: np.ndarray | None = None  # (n, V) per-cell drawn values (Plan.variability.names)
+    work: np.ndarray          # (n, W) the method's work statistics (Method.work names the columns)
+    drawn: np.ndarray         # (n, V) per-cell drawn values (Plan.variability.names)
     observables: np.ndarray | None = None  # (n, T, O) float64 values of Plan.observables
 
 
-def tau_options(options: Mapping[str, float] | None) -> np.ndarray:
-    """Validated tau-leaping options as the kernel's option vector."""
-    merged = dict(TAU_DEFAULTS)
-    for key, value in (options or {}).items():
-        if key not in TAU_DEFAULTS:
-            raise ModelError(f"tau.{key}: unknown option (expected {', '.join(TAU_DEFAULTS)})")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-            raise ModelError(f"tau.{key}: expected a number, got {value!r}")
-        merged[key] = value
-    if not 0 < merged["epsilon"] < 1:
-        raise ModelError(f"tau.epsilon: expected 0 < epsilon < 1, got {merged['epsilon']!r}")
-    if not merged["max_relaxation"] > 0:
-        raise ModelError(f"tau.max_relaxation: expected a positive number, got {merged['max_relaxation']!r}")
-    for key in ("n_critical", "ssa_steps", "ssa_factor", "exact_below", "exact_firings"):
-        if merged[key] < 0 or (key in ("n_critical", "ssa_steps") and merged[key] != int(merged[key])):
-            raise ModelError(f"tau.{key}: expected a non-negative {'integer' if key in ('n_critical', 'ssa_steps') else 'number'}"
-                             f", got {merged[key]!r}")
-    if merged["ssa_steps"] < 1:
-        raise ModelError("tau.ssa_steps: expected at least 1")
-    return np.array([float(merged[k]) for k in TAU_DEFAULTS])
+def block_ranges(cells: int, block_size: int, start: int = 0) -> list[tuple[int, int]]:
+    """``(first_cell, n)`` of the blocks that cover cells ``start .. cells-1``."""
+    return [(first, min(block_size, cells - first)) for first in range(start, cells, block_size)]
+
+
+def method_options(options: Mapping[str, Mapping[str, float]] | None) -> dict[str, np.ndarray]:
+    """Every method's option vector, from options given per method name (unknown names refused)."""
+    options = dict(options or {})
+    for name in options:
+        if name not in METHODS:
+            raise ArgumentError(f"options: unknown method {name!r} (methods: {', '.join(METHODS)})")
+        if not isinstance(options[name], Mapping):
+            raise ArgumentError(f"{name}: expected a mapping of option: value, got {options[name]!r}")
+    return {name: m.option_vector(options.get(name)) for name, m in METHODS.items()}
 
 
 @dataclass
@@ -85,8 +72,9 @@ class Plan:
     condition: int = 0  # the stream key of the condition (see condition_key)
     parameters: np.ndarray = field(default=None)  # (P,) in the model's canonical order
     schedule: Schedule = field(default=None)
-    tau: np.ndarray = field(default=None)         # tau-leaping option vector
+    options: dict[str, np.ndarray] = field(default_factory=dict)  # option vector per method name
     variability: Variability | None = None        # per-cell draws (None: every cell alike)
+    method_reason: str = ""                       # why ``auto`` chose the method it did
     observables: list[str] = field(default_factory=list)  # recorded named expressions (observables.py)
 
     @classmethod
@@ -94,21 +82,24 @@ class Plan:
                method: str = "ssa", seed: int | None = None, condition: int | None = None,
                inputs: Mapping[str, InputSpec] | None = None, record: Sequence[str] | None = None,
                model_parameters: Mapping[str, float] | None = None,
-               tau: Mapping[str, float] | None = None,
+               options: Mapping[str, Mapping[str, float]] | None = None,
                variability: Mapping[str, Mapping] | None = None) -> "Plan":
-        if method not in METHODS:
-            raise ModelError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
+        """A validated plan; ``options`` are method options per method name (e.g. ``{"tau": {...}}``)."""
+        if method != AUTO:
+            get_method(method)
+        elif not isinstance(method, str):
+            raise ArgumentError(f"method: expected one of {', '.join(method_names())}, got {method!r}")
         if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
-            raise ModelError(f"samples: expected a positive integer, got {samples!r}")
+            raise ArgumentError(f"samples: expected a positive integer, got {samples!r}")
         if not np.isfinite([t_start, t_end]).all() or t_end < t_start or (samples > 1 and t_end == t_start):
-            raise ModelError(f"time: need finite t_start < t_end, got t_start={t_start!r}, t_end={t_end!r}")
+            raise ArgumentError(f"time: need finite t_start < t_end, got t_start={t_start!r}, t_end={t_end!r}")
         if seed is None:
             seed = secrets.randbits(63)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
-            raise ModelError(f"seed: expected an integer in [0, 2**64), got {seed!r}")
+            raise ArgumentError(f"seed: expected an integer in [0, 2**64), got {seed!r}")
         record, observables = split_record(model, record)
         if not record and not observables:
-            raise ModelError("record: at least one species must be recorded")
+            raise ArgumentError("record: at least one species must be recorded")
         params = model.parameter_vector(model_parameters)
         model.initial_state(params)  # validates initial counts under these parameters
         schedule = build_schedule(model.inputs, model.network.inputs, inputs).from_time(t_start)
@@ -117,11 +108,11 @@ class Plan:
         spread = parse_variability(variability, dict(zip(model.parameters, params.tolist())),
                                    dict(zip(model.species, model.initial_state(params).tolist())))
         return cls(model, np.linspace(t_start, t_end, samples), record, method, int(seed), condition,
-                   params, schedule, tau_options(tau), spread, observables)
+                   params, schedule, method_options(options), spread, observables=observables)
 
     def default_block_size(self, cells: int) -> int:
         """Cells per block: bounded by working memory (output, state, parameters, streams) and BLOCK_CELLS."""
-        itemsize = 8 if self.method == "ode" else 4
+        itemsize = 8 if self.method != AUTO and not METHODS[self.method].stochastic else 4
         per_cell = (self.time.size * len(self.record) * itemsize + 16 * len(self.model.species)
                     + 8 * self.parameters.size + 128)
         return int(max(1, min(cells, BLOCK_CELLS, BLOCK_BYTES // per_cell)))
@@ -129,41 +120,40 @@ class Plan:
     def resolve_method(self, threads: int | None = None) -> str:
         """``auto`` becomes ssa or tau: a pilot of two cells by tau-leaping over the whole time span
         (cheap) predicts the events per cell; leap if there are more than AUTO_MIN_EVENTS and most of
-        them were leaped. Deterministic: the pilot uses the run's seed and the first cells' streams."""
-        if self.method == "auto":
-            pilot = Plan(self.model, self.time, self.record, "tau", self.seed, self.condition, self.parameters,
-                         self.schedule, self.tau, self.variability)
+        them were leaped. Deterministic: the pilot uses the run's seed and the first cells' streams.
+        ``method_reason`` says what was chosen and why."""
+        if self.method == AUTO:
+            tau = METHODS["tau"]
+            pilot = Plan(self.model, self.time, self.record, tau.name, self.seed, self.condition, self.parameters,
+                         self.schedule, self.options, self.variability)
             work = pilot.block(0, AUTO_PILOT_CELLS, threads=threads).work.sum(axis=0)
-            events = work[:3].sum() / AUTO_PILOT_CELLS
-            self.method = "tau" if events > AUTO_MIN_EVENTS and work[1] > 0.5 * work[:3].sum() else "ssa"
+            events = tau.event_count(work[None, :])[0] / AUTO_PILOT_CELLS
+            leaped = work[tau.work.index("leaped_firings")] / max(1.0, AUTO_PILOT_CELLS * events)
+            leap = events > AUTO_MIN_EVENTS and leaped > 0.5
+            self.method = "tau" if leap else "ssa"
+            self.method_reason = (f"auto: a {AUTO_PILOT_CELLS}-cell tau pilot predicts {events:.3g} events per cell, "
+                                  f"{100 * leaped:.0f} % leaped -> {self.method}")
         return self.method
 
     # ------------------------------------------------------------------ simulation
     def block(self, first_cell: int, n: int, threads: int | None = None) -> Block:
-        self.resolve_method(threads)
+        method = METHODS[self.resolve_method(threads)]
         p, x0, drawn = self.cells(first_cell, n)
         observe = Observables(self.model, self.observables)
         kernel_record = self.record + [s for s in observe.species if s not in self.record]
         rec = self.model.species_index(kernel_record)
-        if self.method == "ode":
-            return self._observe(self._ode_block(first_cell, x0, p, rec, drawn), observe, kernel_record, p)
-        rng = seed_streams(np.uint64(self.seed), np.uint64(self.condition), first_cell, n)
-        out = np.zeros((n, self.time.size, rec.size), dtype=np.int32)
+        rng = (seed_streams(np.uint64(self.seed), np.uint64(self.condition), first_cell, n) if method.stochastic
+               else np.zeros((n, 4), dtype=np.uint64))
+        out = np.zeros((n, self.time.size, rec.size), dtype=np.int32 if method.stochastic else np.float64)
         status = np.zeros(n, dtype=np.int64)
         detail = np.zeros(n, dtype=np.int64)
-        events = np.zeros(n, dtype=np.int64)
-        work = None
+        work = np.zeros((n, len(method.work)), dtype=np.int64)
+        entry = getattr(self.model.kernels(method.module), method.entry)
         with _threads(threads):
-            if self.method == "tau":
-                work = np.zeros((n, 5), dtype=np.int64)
-                self.model.module.tau_block(x0, p, self.schedule.times, self.schedule.values, self.time, rec, rng,
-                                            out, status, detail, work, self.tau, *self.model.leap_arrays())
-                events = work[:, :3].sum(axis=1)
-            else:
-                self.model.module.ssa_block(x0, p, self.schedule.times, self.schedule.values, self.time, rec,
-                                            rng, out, status, detail, events)
+            entry(x0, p, self.schedule.times, self.schedule.values, self.time, rec, rng, out, status, detail, work,
+                  self.options[method.name], *self.model.needs(method.needs))
         self._check(status, detail, first_cell)
-        return self._observe(Block(first_cell, out, events, work, drawn), observe, kernel_record, p)
+        return self._observe(Block(first_cell, out, method.event_count(work), work, drawn), observe, kernel_record, p)
 
     def _observe(self, block: Block, observe: Observables, kernel_record: list[str], p: np.ndarray) -> Block:
         """Evaluate the observables on the recorded species, then keep only the requested species."""
@@ -195,36 +185,25 @@ class Plan:
         if CELL_SIZE in names:
             size = drawn[:, names.index(CELL_SIZE)]
             if (size <= 0).any():
-                raise ModelError("variability.cell_size: drawn a cell size <= 0; use a distribution on (0, inf)")
+                raise ArgumentError("variability.cell_size: drawn a cell size <= 0; use a distribution on (0, inf)")
             k = len(m.parameters)
             p[:, k], p[:, k + 1] = size, 1.0 / size
             x0 = np.floor(x0 * size[:, None] + 0.5).astype(np.int64)
         m.module.derive(p)
         return p, x0, drawn
 
-    def _ode_block(self, first_cell: int, x0: np.ndarray, p: np.ndarray, rec: np.ndarray,
-                   drawn: np.ndarray) -> Block:
-        n = x0.shape[0]
-        out = np.empty((n, self.time.size, rec.size))
-        for c in range(n if drawn.shape[1] else 1):  # identical cells need one integration
-            out[c] = _ode.integrate(self.model.module.rates, self.model.change, x0[c], p[c], self.schedule.times,
-                                    self.schedule.values, self.time)[:, rec]
-        if not drawn.shape[1]:
-            out[1:] = out[0]
-        return Block(first_cell, out, np.zeros(n, dtype=np.int64), None, drawn)
-
     def _check(self, status: np.ndarray, detail: np.ndarray, first_cell: int) -> None:
-        bad = np.flatnonzero(status != _ssa.OK)
+        bad = np.flatnonzero(status != common.OK)
         if bad.size == 0:
             return
         c = int(bad[0])
         code, d = int(status[c]), int(detail[c])
         m = self.model
-        if code == _ssa.BAD_PROPENSITY:
+        if code == common.BAD_PROPENSITY:
             what = (f"the propensity of reaction {m.reactions[d]!r} became negative or NaN"
                     if d >= 0 else "a propensity became negative or NaN")
             hint = "; clamp it, e.g. max(..., 0)"
-        elif code == _ssa.NEGATIVE_COUNT:
+        elif code == common.NEGATIVE_COUNT:
             what = f"species {m.species[d]!r} went below zero"
             hint = "; a full propensity must be zero when its reactants are missing"
         else:
@@ -256,7 +235,7 @@ class _threads:
         self.before = numba.get_num_threads()
         if self.threads is not None:
             if isinstance(self.threads, bool) or not isinstance(self.threads, (int, np.integer)) or self.threads < 1:
-                raise ModelError(f"threads: expected a positive integer, got {self.threads!r}")
+                raise ArgumentError(f"threads: expected a positive integer, got {self.threads!r}")
             numba.set_num_threads(min(int(self.threads), numba.config.NUMBA_NUM_THREADS))
         return self
 

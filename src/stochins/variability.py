@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit
 
 from .engine.rng import gamma, normal, seed_streams, uniform
-from .expressions import ModelError
+from .errors import ArgumentError
 
 CELL_SIZE = "cell_size"
 _KINDS = {"lognormal": 0, "normal": 1, "gamma": 2, "uniform": 3, "list": 4}
@@ -65,46 +65,46 @@ def parse_variability(spec: Mapping[str, Any] | None, defaults: Mapping[str, flo
         elif name in species_defaults:
             default = species_defaults[name]
         else:
-            raise ModelError(f"{where}: not a parameter or species of the model, nor 'cell_size'")
+            raise ArgumentError(f"{where}: not a parameter or species of the model, nor 'cell_size'")
         if not isinstance(entry, Mapping) or entry.get("distribution") not in _KINDS:
-            raise ModelError(f"{where}: expected {{distribution: {' | '.join(_KINDS)}, ...}}, got {entry!r}")
+            raise ArgumentError(f"{where}: expected {{distribution: {' | '.join(_KINDS)}, ...}}, got {entry!r}")
         kind = entry["distribution"]
         required, optional = _KEYS[kind]
         given = set(entry) - {"distribution"}
         for key in sorted(given - required - optional):
-            raise ModelError(f"{where}.{key}: unknown key for {kind} (expected {', '.join(sorted(required | optional))})")
+            raise ArgumentError(f"{where}.{key}: unknown key for {kind} (expected {', '.join(sorted(required | optional))})")
         for key in sorted(required - given):
-            raise ModelError(f"{where}: {kind} needs {key!r}")
+            raise ArgumentError(f"{where}: {kind} needs {key!r}")
         values = np.empty(0)
         if kind == "list":
             raw = entry["values"]
             if not isinstance(raw, (list, tuple)) or not raw or not all(_finite(v) and v >= 0 for v in raw):
-                raise ModelError(f"{where}.values: expected a non-empty list of non-negative numbers")
+                raise ArgumentError(f"{where}.values: expected a non-empty list of non-negative numbers")
             values = np.array(raw, dtype=np.float64)
             a = (0.0, 0.0)
         else:
             for key in given:
                 if not _finite(entry[key]):
-                    raise ModelError(f"{where}.{key}: expected a finite number, got {entry[key]!r}")
+                    raise ArgumentError(f"{where}.{key}: expected a finite number, got {entry[key]!r}")
             g = {k: float(entry[k]) for k in given}
             mean = g.get("mean", default)
             if kind == "uniform":
                 if not 0 <= g["low"] <= g["high"]:
-                    raise ModelError(f"{where}: uniform needs 0 <= low <= high, got {g['low']}, {g['high']}")
+                    raise ArgumentError(f"{where}: uniform needs 0 <= low <= high, got {g['low']}, {g['high']}")
                 a = (g["low"], g["high"])
             else:
                 if mean < 0:
-                    raise ModelError(f"{where}.mean: must be non-negative, got {mean}")
+                    raise ArgumentError(f"{where}.mean: must be non-negative, got {mean}")
                 if kind == "normal":
                     if ("sd" in g) == ("cv" in g):
-                        raise ModelError(f"{where}: normal needs exactly one of 'sd' or 'cv'")
+                        raise ArgumentError(f"{where}: normal needs exactly one of 'sd' or 'cv'")
                     sd = g["sd"] if "sd" in g else g["cv"] * mean
                     if sd < 0:
-                        raise ModelError(f"{where}: the SD must be non-negative, got {sd}")
+                        raise ArgumentError(f"{where}: the SD must be non-negative, got {sd}")
                     a = (mean, sd)
                 else:
                     if g["cv"] < 0:
-                        raise ModelError(f"{where}.cv: must be non-negative, got {g['cv']}")
+                        raise ArgumentError(f"{where}.cv: must be non-negative, got {g['cv']}")
                     a = (mean, g["cv"])
         names.append(name)
         kinds.append(_KINDS[kind])

@@ -1,45 +1,108 @@
-"""Registry of the kernels that are compiled once per model.
+"""Engine modules compiled once per model.
 
-Model propensities are generated as straight-line code; for numba to inline them into the
-simulation loop (and cache the result on disk), the loop must live in the same generated module.
-Kernel modules mark those functions with ``@kernel``; ``compile.py`` copies their source,
-together with the constants and numba helpers they use, into each model's module.
+A kernel that simulates a model must call the model's generated ``propensities``/``fire`` directly,
+so that numba inlines them into its loop; numba resolves such calls through the kernel's module
+globals. An engine module that imports from ``.model_code`` (directly, or through another such
+module) is therefore *per-model*: ``instantiate`` writes its text once per model with each relative
+import pointed at that model's generated code or at the model's instance of the imported per-model
+module, and every other relative import at the installed package. In the package itself ``@kernel``
+leaves a function as plain Python; in an instance it becomes ``njit(cache=True)``, and numba's disk
+cache keys the compiled code to the instance's file, whose name is a hash of everything it contains.
 """
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import inspect
+import re
 import sys
 from typing import Callable
 
-_REGISTRY: list[Callable] = []
+import numba
+
+from .._version import __version__
+
+#: set to the model's code hash in every generated module; ``kernel`` compiles only there
+INSTANCE_MARK = "__stochins_instance__"
+_SOURCES: dict[str, str] = {}  # engine module name -> its text when first imported
 
 
 def kernel(parallel: bool = False) -> Callable[[Callable], Callable]:
     """Mark a function for per-model compilation (``parallel=True`` for ``prange`` loops)."""
 
-    def register(func: Callable) -> Callable:
-        func.__stochins_parallel__ = parallel
-        # read now: the text must match the code this process runs, even if the file changes later
-        func.__stochins_source__ = inspect.getsource(func)
-        _REGISTRY.append(func)
+    def decorate(func: Callable) -> Callable:
+        module = sys.modules[func.__module__]
+        if INSTANCE_MARK in func.__globals__:
+            return numba.njit(cache=True, parallel=parallel, error_model="numpy", nogil=True)(func)
+        # read now: the text an instance gets must match the code this process runs
+        _SOURCES.setdefault(func.__module__, inspect.getsource(module))
         return func
 
-    return register
+    return decorate
 
 
-def kernel_source() -> str:
-    """Source of every registered kernel plus the imports of what they read from their modules."""
-    from numba.core.registry import CPUDispatcher
+def engine_source(module: str) -> str:
+    """The text of an engine module (``stochins.engine.X``) as this process imported it."""
+    if module not in _SOURCES:
+        __import__(module)
+        _SOURCES.setdefault(module, inspect.getsource(sys.modules[module]))
+    return _SOURCES[module]
 
-    imports: dict[str, set[str]] = {}
-    bodies = []
-    for func in _REGISTRY:
-        module = sys.modules[func.__module__]
-        names = imports.setdefault(func.__module__, set())
-        for name, value in vars(module).items():
-            if isinstance(value, CPUDispatcher) or (name.isupper() and isinstance(value, (int, float))):
-                names.add(name)
-        bodies.append(func.__stochins_source__)
-    lines = [f"from {mod} import {', '.join(sorted(names))}" for mod, names in sorted(imports.items()) if names]
-    return "\n".join(lines) + "\n\n\n" + "\n\n".join(bodies)
+
+_RELATIVE = re.compile(r"^from \.(\w+) import ", re.M)
+_PACKAGE = __name__.rsplit(".", 1)[0]  # stochins.engine
+
+
+def relative_imports(module: str) -> list[str]:
+    """Engine modules that ``module`` imports relatively (``from .X import``), in order."""
+    tree = ast.parse(engine_source(module))
+    return [f"{_PACKAGE}.{n.module}" for n in tree.body
+            if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module]
+
+
+def per_model(module: str) -> bool:
+    """True if the module's kernels call model code, directly or through another engine module."""
+    deps = relative_imports(module)
+    return any(d == f"{_PACKAGE}.model_code" or per_model(d) for d in deps)
+
+
+def instance_name(module: str, model_hash: str) -> str:
+    """Module name of ``module``'s instance for the model whose generated code has ``model_hash``:
+    a hash of the model code, this module's text and that of every engine module it reaches."""
+    h = hashlib.sha256(f"{model_hash} {numba.__version__} {__version__}".encode())
+    for name in _closure(module):
+        h.update(engine_source(name).encode())
+    return f"stochins_{module.rsplit('.', 1)[-1]}_{h.hexdigest()[:20]}"
+
+
+def instantiate(module: str, model_hash: str, model_module: str) -> str:
+    """The text of ``module``'s instance for one model (see the module docstring)."""
+
+    def target(match: re.Match) -> str:
+        name = f"{_PACKAGE}.{match.group(1)}"
+        if name == f"{_PACKAGE}.model_code":
+            return f"from {model_module} import "
+        if per_model(name):
+            return f"from {instance_name(name, model_hash)} import "
+        return f"from {name} import "
+
+    text = _RELATIVE.sub(target, engine_source(module))
+    mark = f"# generated by stochins from {module} for one model: do not edit\n{INSTANCE_MARK} = {model_hash!r}\n"
+    if re.search(r"^from \.", text, re.M):
+        raise ImportError(f"{module}: a per-model engine module may import engine modules only as 'from .X import'")
+    future = re.search(r"^from __future__ import .*\n", text, re.M)  # must stay the first statement
+    at = future.end() if future else 0
+    return text[:at] + mark + text[at:]
+
+
+def _closure(module: str) -> list[str]:
+    """``module`` and every engine module it imports, directly or not (each once, sorted)."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += relative_imports(name)
+    return sorted(seen)

@@ -19,8 +19,8 @@ method (2004, Biophys J 86:1357) and Harris & Clancy's partitioned leaping (2006
   leap would hold fewer than ``ssa_factor`` leaped firings, ``ssa_steps`` exact SSA steps are taken;
 * a step never crosses an input breakpoint or a recording time: it lands on it.
 
-The kernels are compiled per model (see ``engine/kernels.py``) and use the same generated
-``propensities``/``fire`` code as the SSA; every draw comes from the cell's own stream.
+The kernels are compiled per model (see ``kernels.py``) and use the same generated ``fire``
+code as the SSA; every draw comes from the cell's own stream.
 """
 
 from __future__ import annotations
@@ -28,20 +28,37 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
+from .common import BAD_PROPENSITY, COUNT_OVERFLOW, OK, diagnose, input_interval, record_state, total_propensity
+from .interface import Method, Option
 from .kernels import kernel
+from .model_code import N_REACTIONS, fire
 from .rng import exponential, poisson, uniform
-from .ssa import BAD_PROPENSITY, COUNT_OVERFLOW, OK
 
-# indices of the per-cell work statistics
-EXACT_EVENTS = 0   # events of exactly simulated reactions inside leaps
-LEAPED = 1         # firings of leaped reactions
-SSA_EVENTS = 2     # events of plain SSA steps (when leaping does not pay)
-LEAPS = 3          # accepted leaps
-REJECTED = 4       # leaps rejected for a negative count
-N_STATS = 5
+METHOD = Method(
+    name="tau",
+    summary="partitioned adaptive tau-leaping: large populations leaped, small ones simulated exactly",
+    reference="Cao, Gillespie & Petzold 2006, J Chem Phys 124:044109",
+    exact=False, stochastic=True, module=__name__, entry="tau_block",
+    work=("exact_events", "leaped_firings", "ssa_events", "leaps", "rejected_leaps"),
+    firings=("exact_events", "leaped_firings", "ssa_events"),
+    needs=("leap_arrays",),
+    options=(
+        Option("epsilon", 0.03, "error control: largest expected relative change of a propensity in one leap",
+               low=0.0, high=1.0, open_low=True, open_high=True),
+        Option("n_critical", 10, "a reaction fewer than this many firings from exhausting a reactant is "
+               "simulated exactly", integer=True),
+        Option("ssa_steps", 100, "exact SSA steps taken when a leap would not pay", low=1, integer=True),
+        Option("ssa_factor", 10.0, "leap only if the leap holds at least this many leaped firings"),
+        Option("exact_below", 100, "reactions reading or changing a species with fewer molecules are exact"),
+        Option("exact_firings", 3.0, "reactions expected to fire fewer times in a leap are exact"),
+        Option("max_relaxation", 0.1, "a leap is at most this many relaxation times of the fastest leaped "
+               "reaction", open_low=True),
+    ))
+
+# indices of the per-cell work statistics (METHOD.work) and of the option vector (METHOD.options)
+EXACT_EVENTS, LEAPED, SSA_EVENTS, LEAPS, REJECTED = range(5)
+EPSILON, N_CRITICAL, SSA_STEPS, SSA_FACTOR, EXACT_BELOW, EXACT_FIRINGS, MAX_RELAXATION = range(7)
 MAX_EVENTS = 2**62
-# option vector layout
-EPSILON, N_CRITICAL, SSA_STEPS, SSA_FACTOR, EXACT_BELOW, EXACT_FIRINGS, MAX_RELAXATION = 0, 1, 2, 3, 4, 5, 6
 
 
 @kernel()
@@ -144,7 +161,7 @@ def exact_until(x, p, u, a, leap, t, t_end, max_events, rng, any_reaction):
                 if acc >= target:
                     break
         t = t_next
-        delta = fire(chosen, x, p, u, a)  # noqa: F821 (generated model code)
+        delta = fire(chosen, x, p, u, a)
         if delta != delta:
             return t, events, True
         events += 1
@@ -157,21 +174,21 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
     """Simulate one cell by partitioned leaping; fills ``out`` and ``stats``. Returns (status, detail)."""
     n_t = t_grid.shape[0]
     t = t_grid[0]
-    b, t_break = input_interval(sched_t, t)  # noqa: F821 (from engine.ssa)
+    b, t_break = input_interval(sched_t, t)
     u = sched_u[b]
     i = 0
     while True:
         while i < n_t and t_grid[i] <= t:
-            if not record_state(x, rec, out[i]):  # noqa: F821 (from engine.ssa)
+            if not record_state(x, rec, out[i]):
                 return COUNT_OVERFLOW, i
             i += 1
         if i >= n_t:
             return OK, -1
         if t >= t_break:
-            b, t_break = input_interval(sched_t, t)  # noqa: F821
+            b, t_break = input_interval(sched_t, t)
             u = sched_u[b]
         t_target = min(t_grid[i], t_break)
-        a0, bad = total_propensity(x, p, u, a)  # noqa: F821
+        a0, bad = total_propensity(x, p, u, a)
         if bad >= 0:
             return BAD_PROPENSITY, bad
         if a0 <= 0.0:
@@ -194,7 +211,7 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
             t, n, failed = exact_until(x, p, u, a, leap, t, t_target, int(opts[SSA_STEPS]), rng, True)
             stats[SSA_EVENTS] += n
             if failed:
-                status, detail = diagnose(x, p, u, a)  # noqa: F821
+                status, detail = diagnose(x, p, u, a)
                 return status, detail
             continue
         landing = tau >= t_target - t
@@ -207,7 +224,7 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
             t_end = t_target if landing else t + tau
             t_reached, n, failed = exact_until(x, p, u, a, leap, t, t_end, MAX_EVENTS, rng, False)
             if failed:
-                status, detail = diagnose(x, p, u, a)  # noqa: F821
+                status, detail = diagnose(x, p, u, a)
                 return status, detail
             negative = False
             for j in range(a.shape[0]):
@@ -227,16 +244,16 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
             # reject: restore the step's start, halve tau and try again
             stats[REJECTED] += 1
             x[:] = x_save
-            total_propensity(x, p, u, a)  # noqa: F821
+            total_propensity(x, p, u, a)
             tau *= 0.5
             landing = False
 
 
 @kernel(parallel=True)
-def tau_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, stats, opts, ch_ptr, ch_idx, ch_val,
+def tau_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, ch_ptr, ch_idx, ch_val,
               re_ptr, re_idx, re_val, rd_ptr, rd_idx, bound, order, stoich):
     n_cells = x0.shape[0]
-    n_r = n_reactions_of_model  # noqa: F821
+    n_r = N_REACTIONS
     n_s = x0.shape[1]
     for c in prange(n_cells):
         x = x0[c].copy()
@@ -248,4 +265,4 @@ def tau_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, st
         sig = np.empty(n_s)
         status[c], detail[c] = tau_cell(x, p[c], sched_t, sched_u, t_grid, rec, rng[c], out[c], a, opts, ch_ptr,
                                         ch_idx, ch_val, re_ptr, re_idx, re_val, rd_ptr, rd_idx, bound, order,
-                                        stoich, leap, x_save, firings, mu, sig, stats[c])
+                                        stoich, leap, x_save, firings, mu, sig, work[c])

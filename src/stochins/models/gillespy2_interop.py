@@ -46,7 +46,7 @@ import shutil
 import sys
 from typing import Any, Iterator, Mapping
 
-from ..expressions import ModelError
+from ..errors import ArgumentError, ModelError
 
 __all__ = ["to_gillespy2", "from_gillespy2", "is_gillespy2_model", "solver_environment", "gillespy2_propensities"]
 
@@ -253,7 +253,7 @@ def to_gillespy2(model, inputs: Mapping[str, float] | None = None, model_paramet
     import gillespy2
     import numpy as np
 
-    from ..api import load_model
+    from .loader import load_model
 
     compiled = load_model(model)
     net = compiled.network
@@ -262,16 +262,16 @@ def to_gillespy2(model, inputs: Mapping[str, float] | None = None, model_paramet
         if name in _GPY_RESERVED:
             raise ModelError(f"{src}: name {name!r} cannot be exported to gillespy2 ({_GPY_RESERVED[name]})")
     if (t_end is None) != (samples is None):
-        raise ModelError("to_gillespy2: give both t_end and samples, or neither")
+        raise ArgumentError("to_gillespy2: give both t_end and samples, or neither")
 
     params = dict(zip(compiled.parameters, compiled.parameter_vector(model_parameters).tolist()))
     input_values = dict(net.inputs)
     for name, value in (inputs or {}).items():
         if name not in net.inputs:
-            raise ModelError(f"{src}: unknown input {name!r} in inputs (known: {', '.join(net.inputs) or 'none'})")
+            raise ArgumentError(f"{src}: unknown input {name!r} in inputs (known: {', '.join(net.inputs) or 'none'})")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 \
                 or not math.isfinite(value):
-            raise ModelError(f"inputs.{name}: gillespy2 takes a constant non-negative number only, got {value!r}")
+            raise ArgumentError(f"inputs.{name}: gillespy2 takes a constant non-negative number only, got {value!r}")
         input_values[name] = float(value)
     counts = net.initial_counts(params)
 
@@ -299,9 +299,9 @@ def to_gillespy2(model, inputs: Mapping[str, float] | None = None, model_paramet
                                                ode_propensity_function=deterministic))
     if t_end is not None:
         if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 2:
-            raise ModelError(f"samples: expected an integer >= 2, got {samples!r}")
+            raise ArgumentError(f"samples: expected an integer >= 2, got {samples!r}")
         if not (isinstance(t_end, (int, float)) and math.isfinite(t_end) and t_end > 0):
-            raise ModelError(f"t_end: expected a positive number, got {t_end!r}")
+            raise ArgumentError(f"t_end: expected a positive number, got {t_end!r}")
         gmodel.timespan(np.linspace(0.0, float(t_end), int(samples)))
     return gmodel
 

@@ -1,0 +1,38 @@
+"""The names a compiled model's generated module defines: the contract between compile.py and the kernels.
+
+Engine modules that simulate a model import these names from here. ``compile.py`` instantiates such
+a module once per model with this import pointed at the model's generated code (see
+``kernels.instantiate``), so a kernel names everything it uses and numba inlines the model's
+straight-line propensities into the kernel's loop. The stubs below only document the signatures;
+calling them is an error.
+
+Arguments: ``x`` the state (int64 counts; float64 in ``rates``), ``p`` one cell's parameter vector
+(parameters in canonical order, the cell size Ω, 1/Ω, then the derived constants), ``u`` the input
+values in force, ``a`` the propensity vector, ``r`` the deterministic rate vector.
+"""
+
+from __future__ import annotations
+
+#: number of reactions (a compile-time constant of the generated module)
+N_REACTIONS = 0
+
+
+def propensities(x, p, u, a):
+    """Fill ``a`` with every reaction's propensity at state ``x``."""
+    raise NotImplementedError("model code exists only in a compiled model's generated module")
+
+
+def fire(j, x, p, u, a):
+    """Apply reaction ``j`` to ``x``, recompute the propensities that read a species it changed and
+    return the change of their sum; NaN when a count went below zero or a propensity is negative/NaN."""
+    raise NotImplementedError("model code exists only in a compiled model's generated module")
+
+
+def derive(p):
+    """Fill the derived per-cell constants of every row of ``p`` (n_cells, P + 2 + D)."""
+    raise NotImplementedError("model code exists only in a compiled model's generated module")
+
+
+def rates(x, p, u, r):
+    """Fill ``r`` with the deterministic-limit reaction rates at the real-valued state ``x``."""
+    raise NotImplementedError("model code exists only in a compiled model's generated module")
