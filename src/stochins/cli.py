@@ -242,6 +242,17 @@ def _models(args) -> int:
     return 0
 
 
+def _methods(args) -> int:
+    from .engine.methods import AUTO, METHODS
+
+    for m in METHODS.values():
+        print(f"{m.name:6s} {'exact' if m.exact else 'approximate'} — {m.summary} ({m.reference})")
+        for o in m.options:
+            print(f"         {m.name}.{o.name} = {o.default:g}  ({o.range()}): {o.doc}")
+    print(f"{AUTO:6s} chooses ssa or tau per condition from a short tau-leaping pilot (see the README)")
+    return 0
+
+
 def _export(args) -> int:
     from pathlib import Path
 
@@ -256,17 +267,6 @@ def _export(args) -> int:
         return _fail(exc, 2)
     except OSError as exc:
         return _fail(OSError(f"{args.output}: cannot write ({exc.strerror})"), 2)
-    return 0
-
-
-def _methods(args) -> int:
-    from .engine.methods import AUTO, METHODS
-
-    for m in METHODS.values():
-        print(f"{m.name:6s} {'exact' if m.exact else 'approximate'} — {m.summary} ({m.reference})")
-        for o in m.options:
-            print(f"         {m.name}.{o.name} = {o.default:g}  ({o.range()}): {o.doc}")
-    print(f"{AUTO:6s} chooses ssa or tau per condition from a short tau-leaping pilot (see the README)")
     return 0
 
 

@@ -153,13 +153,10 @@ class Plan:
             entry(x0, p, self.schedule.times, self.schedule.values, self.time, rec, rng, out, status, detail, work,
                   self.options[method.name], *self.model.needs(method.needs))
         self._check(status, detail, first_cell)
-        return self._observe(Block(first_cell, out, method.event_count(work), work, drawn), observe, kernel_record, p)
-
-    def _observe(self, block: Block, observe: Observables, kernel_record: list[str], p: np.ndarray) -> Block:
-        """Evaluate the observables on the recorded species, then keep only the requested species."""
-        if observe:
-            block.observables = observe.evaluate(block.trajectories, kernel_record, p, self.time, self.schedule)
-            block.trajectories = np.ascontiguousarray(block.trajectories[:, :, :len(self.record)])
+        block = Block(first_cell, out, method.event_count(work), work, drawn)
+        if observe:  # evaluated on the recorded species; then only the requested species are kept
+            block.observables = observe.evaluate(out, kernel_record, p, self.time, self.schedule)
+            block.trajectories = np.ascontiguousarray(out[:, :, :len(self.record)])
         return block
 
     def cells(self, first_cell: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
