@@ -65,7 +65,7 @@ def test_ode_records_observables(model_path):
 
 
 def test_unknown_record_name_is_one_line(model_path):
-    with pytest.raises(stochins.ModelError, match=r"record: unknown species or observable 'halve'.*observables: "
+    with pytest.raises(stochins.ArgumentError, match=r"record: unknown species or observable 'halve'.*observables: "
                                                   r"half, above_30, scaled"):
         stochins.simulate(model_path, cells=2, record=["halve"])
 
