@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--species", help="comma-separated species (default: all recorded)")
     p.add_argument("--dose-response", action="store_true",
                    help="for a sweep over inputs.<name>.dose: EC50 and Hill coefficient per species and time")
+    p.add_argument("--capacity", action="store_true",
+                   help="for a dose sweep: channel capacity (bits) between the dose and a single cell's response, "
+                        "per species and time, bias-corrected, with a 95 %% bootstrap interval")
+    p.add_argument("--bins", type=int, help="with --capacity: response bins (default: from the cells per dose)")
 
     p = sub.add_parser("plot", help="plot time courses (or a dose-response) of a results file",
                        description="Plot, per species, the mean, ±SD band, 5-95 % band and a few single cells "
@@ -161,6 +165,7 @@ def _summarize(args) -> int:
                                      else "-", fit.method, f"{fit.baseline:.4g}", f"{fit.top:.4g}"))
                     except AnalysisError as exc:
                         fits.append((key, sp, dr.time, "-", "-", str(exc), "-", "-"))
+        capacity = _capacity_rows(r, species, recorded, args.bins) if args.capacity else []
     except (ResultsError, AnalysisError) as exc:
         return _fail(exc, 2)
     print(f"{r.path}: {len(r.conditions)} condition(s){'' if r.complete else ' (INCOMPLETE run)'}; "
@@ -175,7 +180,34 @@ def _summarize(args) -> int:
         width = [max(len(x) for x in col) for col in zip(head, *body)]
         for line in [head, ["-" * w for w in width]] + body:
             print("  ".join(c.ljust(w) for c, w in zip(line, width)).rstrip())
+    if capacity:
+        print()
+        print("channel capacity (bits) between the dose and one cell's response; bias-corrected (subsampling, "
+              "1/n extrapolation), 95 % bootstrap interval")
+        _print_table(("species", "t (min)", "capacity (bits)", "95 % CI", "plug-in", "bins", "cells/dose",
+                      "optimal dose weights"), capacity)
     return 0
+
+
+def _capacity_rows(r, species, times, bins) -> list[tuple]:
+    """``summarize --capacity``: one row per species and time (errors: not a sweep, too few cells)."""
+    from .analysis.information import sweep_conditions, channel_capacity
+
+    sweep_conditions(r, None, None)  # "not a dose sweep" before any reading
+    rows = []
+    for sp in species or r[r.conditions[0]].species:
+        for t in times:
+            e = channel_capacity(r, sp, t, bins=bins)
+            weights = " ".join(f"{d:g}:{w:.2f}" for d, w in zip(e.inputs, e.input_distribution) if w >= 0.01)
+            rows.append((sp, f"{t:g}", f"{e.bits:.3f}", f"{e.ci[0]:.3f}-{e.ci[1]:.3f}", f"{e.naive:.3f}",
+                         str(e.bins), str(int(e.cells.min())), weights))
+    return rows
+
+
+def _print_table(head, body) -> None:
+    width = [max(len(x) for x in col) for col in zip(head, *body)]
+    for line in [head, ["-" * w for w in width]] + list(body):
+        print("  ".join(c.ljust(w) for c, w in zip(line, width)).rstrip())
 
 
 def _plot(args) -> int:

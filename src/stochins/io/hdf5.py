@@ -259,6 +259,20 @@ class Condition:
     def __getitem__(self, species: str) -> np.ndarray:
         return self.trajectories[:, :, self.species.index(species)]
 
+    def iter_cells(self, chunk_bytes: int = 16 << 20, parameters: bool = False) -> Iterator[tuple]:
+        """Kept trajectories in blocks of whole cells, ``(first, block)`` with block (n, T, S), or
+        ``(first, block, drawn)`` with ``parameters``; about ``chunk_bytes`` per block, so a file of
+        millions of cells is read in bounded memory. Blocks are multiples of the dataset's chunk rows."""
+        with h5py.File(self.path, "r") as f:
+            g = f["conditions"][self.name]
+            traj = g["trajectories"]
+            n, n_t, n_s = traj.shape
+            rows = traj.chunks[0] if traj.chunks else 1
+            step = max(rows, chunk_bytes // max(1, n_t * n_s * traj.dtype.itemsize) // rows * rows)
+            for first in range(0, n, step):
+                block = traj[first:first + step]
+                yield (first, block, g["parameters"][first:first + step]) if parameters else (first, block)
+
     def to_xarray(self):
         import xarray as xr
 
