@@ -85,6 +85,7 @@ class Plan:
     schedule: Schedule = field(default=None)
     tau: np.ndarray = field(default=None)         # tau-leaping option vector
     variability: Variability | None = None        # per-cell draws (None: every cell alike)
+    sisters: int = 1  # cells come in groups of this size sharing their draws (not their reaction streams)
 
     @classmethod
     def create(cls, model: CompiledModel, *, t_end: float, samples: int, t_start: float = 0.0,
@@ -172,7 +173,8 @@ class Plan:
             m.module.derive(p)
             return p, x0, np.zeros((n, 0))
         names = self.variability.names
-        drawn = self.variability.draw(self.seed, self.condition, first_cell, n)
+        group = np.arange(first_cell, first_cell + n) // self.sisters  # sisters share the draws of their group
+        drawn = self.variability.draw(self.seed, self.condition, group[0], group[-1] - group[0] + 1)[group - group[0]]
         pidx = {q: i for i, q in enumerate(m.parameters)}
         sidx = {q: i for i, q in enumerate(m.species)}
         for v, name in enumerate(names):

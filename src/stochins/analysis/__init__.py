@@ -12,12 +12,14 @@ from ._common import AnalysisError, time_index
 from .dose_response import DoseResponse, EC50Fit, dose_keys, dose_response, ec50, hill
 from .information import (InformationEstimate, blahut_arimoto, capacity_from_samples, channel_capacity,
                           channel_information, mutual_information)
+from .noise import NoiseDecomposition, noise_decomposition
 from .summary import SummaryRow, cv, fano, format_table, summary_table
 
 __all__ = ["AnalysisError", "time_index", "SummaryRow", "summary_table", "format_table", "cv", "fano",
            "DoseResponse", "EC50Fit", "dose_response", "dose_keys", "ec50", "hill", "plot_results",
            "plot_dose_response", "InformationEstimate", "channel_capacity", "mutual_information",
-           "capacity_from_samples", "blahut_arimoto", "channel_information"]
+           "capacity_from_samples", "blahut_arimoto", "channel_information", "NoiseDecomposition",
+           "noise_decomposition"]
 
 
 def __getattr__(name: str):  # matplotlib only when a plot is asked for
