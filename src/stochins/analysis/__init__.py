@@ -9,6 +9,8 @@ extra) and is imported lazily.
 from __future__ import annotations
 
 from ._common import AnalysisError, time_index
+from .classes import (Bimodality, ResponseFraction, ResponseTimes, bimodality, cell_response_times,
+                      fraction_responding, response_times)
 from .dose_response import DoseResponse, EC50Fit, dose_keys, dose_response, ec50, hill
 from .information import (InformationEstimate, blahut_arimoto, capacity_from_samples, channel_capacity,
                           channel_information, mutual_information)
@@ -19,7 +21,8 @@ __all__ = ["AnalysisError", "time_index", "SummaryRow", "summary_table", "format
            "DoseResponse", "EC50Fit", "dose_response", "dose_keys", "ec50", "hill", "plot_results",
            "plot_dose_response", "InformationEstimate", "channel_capacity", "mutual_information",
            "capacity_from_samples", "blahut_arimoto", "channel_information", "NoiseDecomposition",
-           "noise_decomposition"]
+           "noise_decomposition", "ResponseFraction", "Bimodality", "ResponseTimes", "fraction_responding",
+           "bimodality", "response_times", "cell_response_times"]
 
 
 def __getattr__(name: str):  # matplotlib only when a plot is asked for
