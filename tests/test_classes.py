@@ -92,8 +92,9 @@ def test_response_times_of_a_known_rise(classes_file):
     assert r.half_max[1] == pytest.approx(np.median(true_half), abs=2.0)
     assert r.half_max[0] == pytest.approx(np.quantile(true_half, 0.05), abs=2.0)
     assert r.half_max[2] == pytest.approx(np.quantile(true_half, 0.95), abs=2.0)
-    true_peak = tau * np.log(1 + 100 / tau)
-    assert r.peak[1] == pytest.approx(np.median(true_peak), abs=2.5)
+    # the recorded peak is the sample of the (flat-topped) rise with the largest rounded count
+    sampled = np.round(1000 * (1 - np.exp(-TIME[None, :] / tau[:, None])) * np.exp(-TIME[None, :] / 100))
+    assert abs(r.peak[1] - np.median(TIME[np.argmax(sampled, axis=1)])) <= 5.0   # one sample step
 
 
 def test_class_errors(classes_file, tmp_path):
