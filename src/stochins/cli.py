@@ -1,4 +1,4 @@
-"""The ``stochins`` command line: run | validate | info | summarize | plot | models.
+"""The ``stochins`` command line: run | validate | info | summarize | plot | report | models.
 
 Bad input (run file, model, arguments) exits with status 2 and one line on stderr, never a
 traceback; a simulation failure exits 1; Ctrl-C exits 130 leaving a resumable file.
@@ -70,6 +70,17 @@ def main(argv: list[str] | None = None) -> int:
                    "(default: 5, fewer with many conditions)")
     p.add_argument("--dose-response", action="store_true", help="plot response against dose instead of time")
     p.add_argument("--times", help="with --dose-response: comma-separated times in min (default: the last)")
+
+    p = sub.add_parser("report", help="write a self-contained HTML report of a results file",
+                       description="Write one HTML page (figures embedded) with the run's provenance, summaries and "
+                                   "the single-cell analyses that apply: dose-response with EC50 intervals, channel "
+                                   "capacity, responding cells and bimodality, response timing, noise decomposition.")
+    p.add_argument("results")
+    p.add_argument("-o", "--output", required=True, help="HTML file to write")
+    p.add_argument("--species", help="comma-separated species in the tables (default: all recorded)")
+    p.add_argument("--main", help="species in the figures (default: Akt_active if recorded, else the first)")
+    p.add_argument("--times", help="comma-separated capacity times in min (default: up to five)")
+    p.add_argument("--boot", type=int, default=200, help="bootstrap resamples for the intervals (default 200)")
 
     args = parser.parse_args(argv)
     try:
@@ -236,6 +247,26 @@ def _plot(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from .analysis import AnalysisError
+    from .io.hdf5 import ResultsError, open_results
+
+    try:
+        r = open_results(args.results)
+        if args.boot < 1:
+            raise AnalysisError(f"--boot must be >= 1 (got {args.boot})")
+        try:
+            from .analysis.report import write_report
+        except ImportError:
+            raise AnalysisError("the report needs matplotlib: pip install 'stochins[plot]'") from None
+        out = write_report(r, args.output, species=_csv(args.species), main=args.main, times=_times(args.times),
+                           boot=args.boot)
+    except (ResultsError, AnalysisError, OSError) as exc:
+        return _fail(exc, 2)
+    print(out)
+    return 0
+
+
 def _csv(text: str | None) -> list[str] | None:
     return None if text is None else [x.strip() for x in text.split(",") if x.strip()]
 
@@ -268,7 +299,7 @@ def _fail(exc: Exception, status: int) -> int:
 
 
 _VERBS = {"run": _run, "validate": _validate, "info": _info, "summarize": _summarize, "plot": _plot,
-          "models": _models}
+          "models": _models, "report": _report}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -203,6 +203,21 @@ def mutual_information(results: Results | str | Path, species: str | Sequence[st
                       options.get("confidence", 0.95), options.get("seed", 0))
 
 
+def capacity_over_time(results: Results | str | Path, species: str, times: Sequence[float] | None = None, *,
+                       bins: int | None = None, dose_key: str | None = None, conditions: Sequence[str] | None = None,
+                       boot: int = 200, confidence: float = 0.95, seed: int = 0) -> list[InformationEstimate]:
+    """Capacity of ``species`` at each of ``times`` (default every recorded time after the first),
+    all from one pair of passes over the file."""
+    r = as_results(results)
+    names, doses, _ = sweep_conditions(r, dose_key, conditions)
+    if times is None:
+        times = [float(t) for t in r[names[0]].time[1:]] or [float(r[names[0]].time[0])]
+    readouts = file_readouts(r, names, [species], list(times))
+    hist = fine_histograms(readouts)
+    return [_estimate(readouts, doses, None, bins, boot, confidence, seed, str(r.path), hist, [v])
+            for v in range(len(times))]
+
+
 def capacity_from_samples(samples: Sequence[np.ndarray], *, inputs=None, bins: int | None = None,
                           input_distribution=None, boot: int = 200, confidence: float = 0.95,
                           seed: int = 0) -> InformationEstimate:
