@@ -100,6 +100,13 @@ def test_decomposition_matches_the_closed_form(sisters_file):
     assert worst > 0.2  # the standard errors are not absurdly large either
 
 
+def test_an_incomplete_last_group_is_left_out(sisters_file):
+    # 6,000 cells read as groups of 7: 857 whole groups; the last cell would be a group of one
+    r = stochins.open_results(sisters_file)
+    nd = noise_decomposition(r, "X", 10.0, condition=r.conditions[6], sisters=7)
+    assert nd.groups == CELLS // 7
+
+
 def test_decomposition_power_check(sisters_file):
     # grouping the cells in fours mixes two pairs with different draws: the within-group variance then
     # contains extrinsic noise, and the closed form must be rejected
@@ -130,7 +137,7 @@ def test_noise_errors(sisters_file, tmp_path, capsys):
         noise_decomposition(r, "Y", condition=r.conditions[0])
     with pytest.raises(AnalysisError, match="no sister cells"):
         noise_decomposition(r, "X", condition=r.conditions[0], sisters=1)
-    for bad, text in (("sisters: 0", "sisters"), ("sisters: 1.5", "sisters"), ("sisters: 7", "multiple of sisters"),
+    for bad, text in (("sisters: 0", "sisters"), ("sisters: 1.5", "sisters"), ("sisters: two", "sisters"),
                       ("sisters: 2\nsweep: {sisters: [1, 2]}", "cannot be swept")):
         path = tmp_path / "bad.yaml"
         path.write_text(f"model: birth_death.yaml\ncells: 100\ntime: {{end: 1}}\n{bad}\n")

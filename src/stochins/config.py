@@ -72,6 +72,8 @@ class RunConfig(_Strict):
     model: str
     model_parameters: dict[str, float] = {}
     cells: int = Field(1000, ge=1)
+    # cells come in groups of `sisters` sharing their per-cell draws; when cells is not a multiple, the
+    # last group is smaller (analyses of sister cells use whole groups only)
     sisters: int = Field(1, ge=1)
     seed: int | None = Field(None, ge=0, lt=2**64)
     method: Literal["ssa", "tau", "auto", "ode"] = "ssa"
@@ -109,13 +111,6 @@ class RunConfig(_Strict):
         if self.sweep_mode == "zip" and len({len(v) for v in self.sweep.values()}) > 1:
             lengths = ", ".join(f"{k}: {len(v)}" for k, v in self.sweep.items())
             raise ValueError(f"sweep_mode zip needs value lists of equal length (got {lengths})")
-        return self
-
-    @model_validator(mode="after")
-    def _sisters(self) -> "RunConfig":
-        if self.cells % self.sisters:
-            raise ValueError(f"cells ({self.cells}) must be a multiple of sisters ({self.sisters}): "
-                             f"cells come in groups of sisters that share their per-cell draws")
         return self
 
     @field_validator("record")
