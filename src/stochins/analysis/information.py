@@ -143,10 +143,12 @@ def information_from_counts(counts, input_distribution=None, *, fractions: Seque
     def subsamples(c: np.ndarray) -> np.ndarray:  # (sum reps, X, Y) for one data set
         out = []
         for f, r in enumerate(reps):
-            for _ in range(r):
-                out.append([c[x] if sizes[f, x] == c[x].sum() else
-                            rng.multivariate_hypergeometric(c[x], sizes[f, x]) for x in range(c.shape[0])])
-        return np.array(out, dtype=np.float64)
+            block = np.empty((r,) + c.shape)
+            for x in range(c.shape[0]):
+                block[:, x] = c[x] if sizes[f, x] == c[x].sum() else \
+                    rng.multivariate_hypergeometric(c[x], sizes[f, x], size=r, method="marginals")
+            out.append(block)
+        return np.concatenate(out)
 
     data = [counts] + [np.array([rng.multinomial(n_x[x], counts[x] / n_x[x]) for x in range(counts.shape[0])])
                        for _ in range(boot)]
