@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from stochins.analysis import AnalysisError, channel_capacity, mutual_information
+from stochins.analysis import AnalysisError, channel_capacity, mutual_information, noise_decomposition
 from stochins.analysis import _stream
 from stochins.analysis.information import blahut_arimoto, capacity_from_samples, channel_information
 from stochins.cli import main
+from stochins.io import hdf5
 from synthetic import write_file
 
 
@@ -214,19 +215,20 @@ def test_summarize_capacity_prints_a_table(sweep_file, capsys):
 
 
 def test_capacity_streams_in_bounded_memory(tmp_path, monkeypatch):
-    # 10^5 cells x 26 times x 4 species of int32: 41.6 MB uncompressed. Read in 1 MiB blocks, the
-    # analysis must stay far below the file's size (numpy allocations are traced by tracemalloc).
+    # 10^5 cells x 26 times x 4 species of int32: 41.6 MB uncompressed. Read in 256 KiB blocks, the
+    # analyses must stay far below the file's size (numpy allocations are traced by tracemalloc).
     time = np.linspace(0, 50, 26)
 
     def block(c, first, n):
         rng = np.random.default_rng([c, first])
         return rng.poisson(3.0 * (c + 1), size=(n, time.size, 4)).astype(np.int32), None
 
+    monkeypatch.setattr(hdf5, "CHUNK_BYTES", 1 << 18)   # HDF5 chunks of 256 KiB: the file is 160 of them
     path = write_file(tmp_path / "big.h5", time, ["A", "B", "C", "D"], [{"inputs.insulin.dose": d} for d in
                                                                          (1.0, 2.0, 3.0, 4.0)],
                       block, cells=25_000, block_cells=25_000)
     raw = 100_000 * time.size * 4 * 4
-    monkeypatch.setattr(_stream, "CHUNK_BYTES", 1 << 20)
+    monkeypatch.setattr(_stream, "CHUNK_BYTES", 1 << 18)
     tracemalloc.start()
     try:
         est = channel_capacity(path, ["A"], [40.0, 50.0], boot=20)
@@ -234,4 +236,14 @@ def test_capacity_streams_in_bounded_memory(tmp_path, monkeypatch):
     finally:
         tracemalloc.stop()
     assert est.cells.sum() == 100_000 and est.bits > 0.5
-    assert peak < raw / 5, (peak, raw)   # about 5 MiB: a block, its copies and the bootstrap histograms
+    # ~5 MiB, mostly the 21 x 13 bootstrap-subsample histograms Blahut-Arimoto solves (independent of cells)
+    assert peak < raw / 5, (peak, raw)
+    # the noise decomposition of one condition (25,000 cells read as pairs) streams the same way
+    tracemalloc.start()
+    try:
+        nd = noise_decomposition(path, condition="dose=4", sisters=2)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert nd.groups == 12_500 and abs(nd.extrinsic).max() < 6 * nd.extrinsic_se.max()  # unshared cells
+    assert peak < raw / 10, (peak, raw)

@@ -20,7 +20,7 @@ from ._common import AnalysisError, check_species, time_index
 
 FINE = 1024
 #: bytes of trajectories read per block
-CHUNK_BYTES = 16 << 20
+CHUNK_BYTES = 4 << 20
 
 Source = Callable[[], Iterator[np.ndarray]]
 

@@ -25,6 +25,7 @@ from scipy import stats
 
 from ..io.hdf5 import Results
 from ._common import AnalysisError, as_results, check_species
+from . import _stream
 from ._stream import FineHistograms, file_readouts, fine_histograms
 from .dose_response import dose_keys
 
@@ -197,7 +198,7 @@ def response_times(results: Results | str | Path, species: str, *, conditions: S
         bins[-1] = np.nextafter(bins[-1], np.inf)
         h_half, h_peak = np.zeros(bins.size - 1, dtype=np.int64), np.zeros(bins.size - 1, dtype=np.int64)
         cells = 0
-        for _, block in cond.iter_cells():
+        for _, block in cond.iter_cells(_stream.CHUNK_BYTES):
             half, peak = cell_response_times(block[:, :, s], t)
             cells += block.shape[0]
             h_half += np.histogram(half[np.isfinite(half)], bins)[0]

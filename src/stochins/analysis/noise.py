@@ -149,14 +149,20 @@ def _groups(cond, n_sis: int, groups: int, ti: np.ndarray, si: np.ndarray):
     rest_x = rest_p = None
     done = 0
     for _, block, drawn in cond.iter_cells(_stream.CHUNK_BYTES, parameters=True):
-        x = block[:, ti][:, :, si].astype(np.float64)
-        if rest_x is not None:
+        full = ti.size == block.shape[1] and si.size == block.shape[2] and (ti == np.arange(ti.size)).all() \
+            and (si == np.arange(si.size)).all()
+        x = (block if full else block[:, ti][:, :, si]).astype(np.float64)
+        if rest_x is not None and rest_x.shape[0]:
             x, drawn = np.concatenate([rest_x, x]), np.concatenate([rest_p, drawn])
         g = min(x.shape[0] // n_sis, groups - done)
         rest_x, rest_p = x[g * n_sis:], drawn[g * n_sis:]
         if g:
             xg = x[:g * n_sis].reshape((g, n_sis) + x.shape[1:])
-            yield xg.mean(axis=1), xg.var(axis=1, ddof=1), drawn[:g * n_sis:n_sis]
+            m = xg.mean(axis=1)
+            s2 = np.zeros_like(m)
+            for k in range(n_sis):  # one sister at a time: no temporary the size of the block
+                s2 += (xg[:, k] - m) ** 2
+            yield m, s2 / (n_sis - 1), drawn[:g * n_sis:n_sis]
             done += g
 
 
