@@ -47,7 +47,8 @@ def write(directory: Path, cells: int) -> dict:
 
     t = np.linspace(0, 60, TIMES)
     out = {}
-    for name, conditions, per, sisters in (("sweep", DOSES, cells // len(DOSES), False), ("sisters", [10.0], cells, True)):
+    for name, conditions, per, sisters in (("sweep", DOSES, cells // len(DOSES), False),
+                                           ("sisters", [10.0], cells, True)):
         path = directory / f"{name}.h5"
         specs = [ConditionSpec(f"dose={d:g}", i, {"inputs.insulin.dose": d}, per, t, SPECIES, ["k"], np.int32, per)
                  for i, d in enumerate(conditions)]

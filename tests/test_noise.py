@@ -13,7 +13,6 @@ and all of the extrinsic variance is explained by k.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest

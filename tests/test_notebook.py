@@ -21,5 +21,6 @@ def test_single_cell_tutorial_runs(tmp_path, monkeypatch):
                             ).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
-    assert sum("image/png" in o.get("data", {}) for o in outputs) == 5   # capacity, dose-response, distributions, noise, cells
+    # capacity, dose-response, distributions, noise, cells
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 5
     assert (tmp_path / "single_cell_tutorial" / "report.html").stat().st_size > 10_000

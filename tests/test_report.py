@@ -78,9 +78,9 @@ def test_report_of_a_sweep_with_sisters(sweep, tmp_path, capsys):
     assert main(["report", str(sweep), "-o", str(out), "--main", "X", "--boot", "30"]) == 0
     assert capsys.readouterr().out.strip() == str(out)
     page = parse(out)
-    for heading in ("Provenance", "Population summary", "Dose-response", "Information about the dose (channel capacity)",
-                    "Responding cells and bimodality", "Response timing", "Single cells over the population",
-                    "Noise: intrinsic and extrinsic"):
+    for heading in ("Provenance", "Population summary", "Dose-response",
+                    "Information about the dose (channel capacity)", "Responding cells and bimodality",
+                    "Response timing", "Single cells over the population", "Noise: intrinsic and extrinsic"):
         assert heading in page.headings, page.headings
     assert len(page.images) == 5 and page.tables >= 8   # dose-response, capacity, distributions, cells, noise
     check_images(page)
