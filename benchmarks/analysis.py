@@ -111,13 +111,14 @@ def main(argv: list[str] | None = None) -> int:
                                   env=env, capture_output=True, text=True, check=True)
             rows.append({"analysis": label, **json.loads(proc.stdout.strip().splitlines()[-1])})
             print(f"{label}: {rows[-1]}", file=sys.stderr, flush=True)
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "analysis.json").write_text(json.dumps({"cells": args.cells, "files": files, "rows": rows}, indent=1),
-                                            encoding="utf-8")
+    (args.out / "analysis.json").write_text(json.dumps({"cells": args.cells, "files": files, "rows": rows,
+                                                        "loadavg": load}, indent=1), encoding="utf-8")
     mib = 2**20
     lines = [f"Single-cell analyses on {args.cells:,} cells ({TIMES} times x {len(SPECIES)} species, int32; "
              f"sweep: {len(DOSES)} doses; uncompressed {files['sweep']['raw_bytes'] / mib:.0f} MiB per file, "
-             f"{files['sweep']['bytes'] / mib:.0f} MiB on disk)", "",
+             f"{files['sweep']['bytes'] / mib:.0f} MiB on disk); load average at the end {load}", "",
              "| analysis | time (s) | tracemalloc peak (MiB) | peak RSS over import (MiB) |", "|---|---|---|---|"]
     lines += [f"| {r['analysis']} | {r['seconds']:.1f} | {r['traced_peak'] / mib:.1f} | "
               f"{r['rss_peak_over_import'] / mib:.0f} |" for r in rows]
