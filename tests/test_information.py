@@ -247,3 +247,18 @@ def test_capacity_streams_in_bounded_memory(tmp_path, monkeypatch):
         tracemalloc.stop()
     assert nd.groups == 12_500 and abs(nd.extrinsic).max() < 6 * nd.extrinsic_se.max()  # unshared cells
     assert peak < raw / 10, (peak, raw)
+
+
+def test_fine_histograms_equal_numpy():
+    # counts: one unit bin per value, so quantiles are exact; reals: np.histogram on the same edges
+    rng = np.random.default_rng(9)
+    ints = [rng.poisson(m, 3001) for m in (3.0, 40.0, 900.0)]
+    hist = _stream.fine_histograms(_stream.array_readouts(ints))
+    for c, a in enumerate(ints):
+        for q in (0.05, 0.5, 0.95):
+            assert hist.quantile(c, 0, q) == np.quantile(a, q, method="inverted_cdf")
+    reals = [rng.normal(m, 1.0, (500, 2)) for m in (0.0, 1.0)]
+    hist = _stream.fine_histograms(_stream.array_readouts(reals))
+    for c, a in enumerate(reals):
+        for v in range(2):
+            np.testing.assert_array_equal(hist.counts[c, v], np.histogram(a[:, v], hist.edges(v))[0])

@@ -143,3 +143,20 @@ def test_noise_errors(sisters_file, tmp_path, capsys):
         assert main(["validate", str(path)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and text in err, err
+
+
+def test_streamed_decomposition_equals_numpy_on_the_whole_array(sisters_file, monkeypatch):
+    # the block-by-block accumulation (blocks of ~ a few hundred cells, not aligned to the pairs)
+    # against the textbook formulas on all cells at once
+    from stochins.analysis import _stream
+
+    r = stochins.open_results(sisters_file)
+    name = r.conditions[5]
+    monkeypatch.setattr(_stream, "CHUNK_BYTES", 3001)
+    nd = noise_decomposition(r, "X", condition=name)
+    x = r[name]["X"].astype(float).reshape(CELLS // 2, 2, -1)
+    intr = x.var(axis=1, ddof=1).mean(axis=0)
+    extr = x.mean(axis=1).var(axis=0, ddof=1) - intr / 2
+    np.testing.assert_allclose(nd.intrinsic[:, 0], intr, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(nd.extrinsic[:, 0], extr, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(nd.mean[:, 0], x.mean(axis=(0, 1)), rtol=1e-12)

@@ -194,15 +194,16 @@ def channel_capacity(results: Results | str | Path, species: str | Sequence[str]
 
 
 def mutual_information(results: Results | str | Path, species: str | Sequence[str], time: float | Sequence[float],
-                       input_distribution=None, **options) -> InformationEstimate:
+                       input_distribution=None, *, bins: int | None = None, dose_key: str | None = None,
+                       conditions: Sequence[str] | None = None, boot: int = 200, confidence: float = 0.95,
+                       seed: int = 0) -> InformationEstimate:
     """Mutual information (bits) between the dose, drawn from ``input_distribution`` (weights per dose
-    in ascending dose order; default uniform), and a single cell's response; options as
+    in ascending dose order; default uniform), and a single cell's response; the rest as
     :func:`channel_capacity`."""
     r = as_results(results)
-    names, doses, key = sweep_conditions(r, options.get("dose_key"), options.get("conditions"))
+    names, _, key = sweep_conditions(r, dose_key, conditions)
     p = np.full(len(names), 1.0 / len(names)) if input_distribution is None else input_distribution
-    return _from_file(r, species, time, p, options.get("bins"), key, names, options.get("boot", 200),
-                      options.get("confidence", 0.95), options.get("seed", 0))
+    return _from_file(r, species, time, p, bins, key, names, boot, confidence, seed)
 
 
 def capacity_over_time(results: Results | str | Path, species: str, times: Sequence[float] | None = None, *,
