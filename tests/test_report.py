@@ -107,3 +107,13 @@ def test_report_errors_are_one_line(sweep, tmp_path, capsys):
         assert main(["report", *argv, "-o", str(tmp_path / "x.html")]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and text in err and "Traceback" not in err, err
+
+
+def test_report_of_too_few_cells_says_what_it_skipped(tmp_path, capsys):
+    path = write_file(tmp_path / "few.h5", TIME, ["X", "Y"], [{"inputs.insulin.dose": d} for d in DOSES],
+                      sisters_block, cells=6, attrs={"sisters": 2}, parameter_names=["k"])
+    out = tmp_path / "few.html"
+    assert main(["report", str(path), "-o", str(out), "--boot", "10"]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "not analysed" in text and "too few" in text
+    check_images(parse(out))

@@ -176,6 +176,8 @@ def _summarize(args) -> int:
                                      else "-", fit.method, f"{fit.baseline:.4g}", f"{fit.top:.4g}"))
                     except AnalysisError as exc:
                         fits.append((key, sp, dr.time, "-", "-", str(exc), "-", "-"))
+        if args.bins is not None and not args.capacity:
+            raise AnalysisError("--bins applies to --capacity")
         capacity = _capacity_rows(r, species, recorded, args.bins) if args.capacity else []
     except (ResultsError, AnalysisError) as exc:
         return _fail(exc, 2)

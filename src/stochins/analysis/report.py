@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..io.hdf5 import Results
-from ._common import AnalysisError, as_results, check_species
+from ._common import AnalysisError, as_results, check_species, time_index
 from ._stream import FineHistograms, file_readouts, fine_histograms
 from .classes import fractions_from_histograms, mixture_test, response_times
 from .dose_response import dose_keys, dose_response, ec50, ec50_interval
@@ -52,6 +52,7 @@ def write_report(results: Results | str | Path, path: str | Path, *, species: Se
     if times is None:
         idx = np.unique(np.linspace(min(1, grid.size - 1), grid.size - 1, min(5, grid.size)).astype(int))
         times = [float(t) for t in grid[idx]]
+    times = [float(grid[time_index(grid, t)]) for t in times]  # an unrecorded time is the caller's error
     last = float(grid[-1])
     page = _Page(f"stochins report: {r.path.name}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -62,15 +63,18 @@ def write_report(results: Results | str | Path, path: str | Path, *, species: Se
         page.table(("condition", "species", "mean", "SD", "CV", "Fano", "5 %", "median", "95 %", "cells"),
                    [(x.condition, x.species, x.mean, x.sd, x.cv, x.fano, x.q05, x.q50, x.q95, x.cells)
                     for x in summary_table(r, times=[last], species=sp)])
-        if dose_keys(r):
-            _sweep(page, r, sp, main, times, last, boot, seed)
+        if r.attrs.get("method") == "ode":
+            page.note("A deterministic (ODE) run: every cell is the same, so there are no single-cell analyses.")
         else:
-            _single(page, r, main, last)
-        _timing(page, r, main)
-        page.h2("Single cells over the population")
-        page.figure(lambda p: _plots().plot_cells(r, p, main), f"{main}: a few kept cells over the population bands")
-        if int(r.attrs.get("sisters", 1)) >= 2:
-            _noise(page, r, sp, main)
+            sections = [(_sweep, (r, sp, main, times, last, boot, seed)) if dose_keys(r) else (_single, (r, main, last)),
+                        (_timing, (r, main)), (_cells, (r, main))]
+            if int(r.attrs.get("sisters", 1)) >= 2:
+                sections.append((_noise, (r, sp, main)))
+            for section, args in sections:
+                try:
+                    section(page, *args)
+                except AnalysisError as exc:  # e.g. too few cells for this analysis: say so, keep the rest
+                    page.note(f"(not analysed: {exc})")
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page.html(), encoding="utf-8")
@@ -174,6 +178,11 @@ def _timing(page: "_Page", r: Results, main: str) -> None:
     rows = [(x.condition, x.responding, x.cells, *x.half_max, *x.peak) for x in response_times(r, main)]
     page.table(("condition", "rising cells", "cells", "half-max 5 %", "50 %", "95 %", "peak 5 %", "50 %", "95 %"),
                rows)
+
+
+def _cells(page: "_Page", r: Results, main: str) -> None:
+    page.h2("Single cells over the population")
+    page.figure(lambda p: _plots().plot_cells(r, p, main), f"{main}: a few kept cells over the population bands")
 
 
 def _noise(page: "_Page", r: Results, sp: list[str], main: str) -> None:
