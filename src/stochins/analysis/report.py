@@ -66,8 +66,9 @@ def write_report(results: Results | str | Path, path: str | Path, *, species: Se
         if r.attrs.get("method") == "ode":
             page.note("A deterministic (ODE) run: every cell is the same, so there are no single-cell analyses.")
         else:
-            sections = [(_sweep, (r, sp, main, times, last, boot, seed)) if dose_keys(r) else (_single, (r, main, last)),
-                        (_timing, (r, main)), (_cells, (r, main))]
+            first_section = (_sweep, (r, sp, main, times, last, boot, seed)) if dose_keys(r) else \
+                (_single, (r, main, last))
+            sections = [first_section, (_timing, (r, main)), (_cells, (r, main))]
             if int(r.attrs.get("sisters", 1)) >= 2:
                 sections.append((_noise, (r, sp, main)))
             for section, args in sections:
