@@ -77,7 +77,7 @@ def test_group_draws_are_the_draws_of_the_group_index(model_from_text):
 
 def test_decomposition_matches_the_closed_form(sisters_file):
     r = stochins.open_results(sisters_file)
-    worst = 0.0
+    zs = []
     for name, mu in zip(r.conditions, K):
         if mu < 5:
             continue
@@ -91,12 +91,15 @@ def test_decomposition_matches_the_closed_form(sisters_file):
             for est, se, exact in ((nd.intrinsic, nd.intrinsic_se, intr), (nd.extrinsic, nd.extrinsic_se, extr),
                                    (nd.total, nd.total_se, total)):
                 z = (est[i, 0] - exact) / se[i, 0]
-                worst = max(worst, abs(z))
+                zs.append(z)
                 assert abs(z) < 4.5, (name, t, est[i, 0], exact, se[i, 0])
             # every extrinsic fluctuation comes from k; the binned first-order index misses < 0.03
             share = nd.parameter_share[nd.parameter_names.index("k"), i, 0]
             assert share == pytest.approx(extr / total, abs=0.03 + 4 * nd.extrinsic_se[i, 0] / total)
-    assert worst > 0.2  # the standard errors are not absurdly large either
+    # the jackknife standard errors are calibrated: z-scores spread like N(0, 1) (60 of them, correlated
+    # within a condition, so the bound on their RMS is loose)
+    rms = float(np.sqrt(np.mean(np.square(zs))))
+    assert 0.4 < rms < 1.8, (rms, zs)
 
 
 def test_an_incomplete_last_group_is_left_out(sisters_file):
