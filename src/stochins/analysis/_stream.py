@@ -44,7 +44,7 @@ def file_readouts(results: Results, names: Sequence[str], species: Sequence[str]
         check_species(species, cond.species)
         ti = np.array([time_index(cond.time, t) for t in times])
         si = np.array([cond.species.index(s) for s in species])
-        if cond.cells_done == 0 or not int(cond.settings.get("trajectories_kept", 1)):
+        if cond.kept == 0:
             raise AnalysisError(f"{results.path}: condition {name} kept no single-cell trajectories "
                                 f"(output.trajectories: none); single-cell analyses need them")
         integer = integer and not results.attrs.get("method") == "ode"

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import h5py
 import numpy as np
 
 from ..io.hdf5 import Results
@@ -87,8 +86,7 @@ def noise_decomposition(results: Results | str | Path, species: str | Sequence[s
     ti = np.arange(cond.time.size) if time is None else \
         np.array([time_index(cond.time, t) for t in np.atleast_1d(np.asarray(time, dtype=float))])
     si = np.array([cond.species.index(s) for s in sp])
-    kept = _kept(cond)
-    groups = kept // n_sis
+    groups = cond.kept // n_sis
     if groups < 2 * batches:
         raise AnalysisError(f"{r.path}: {groups} groups of {n_sis} sister cells in condition {condition}; the "
                             f"decomposition needs at least {2 * batches}")
@@ -138,11 +136,6 @@ def noise_decomposition(results: Results | str | Path, species: str | Sequence[s
                               se[2], list(cond.parameter_names), share)
 
 
-def _kept(cond) -> int:
-    with h5py.File(cond.path, "r") as f:
-        return int(f["conditions"][cond.name]["trajectories"].shape[0])
-
-
 def _groups(cond, n_sis: int, groups: int, ti: np.ndarray, si: np.ndarray):
     """Per block of whole groups: group means (G, T, S), within-group variances (ddof 1) and the
     draws of each group (G, P). Cells left over at a block's end wait for the next block."""
@@ -169,11 +162,8 @@ def _groups(cond, n_sis: int, groups: int, ti: np.ndarray, si: np.ndarray):
 def _parameter_bins(cond, n_sis: int, groups: int, bins: int):
     """Per drawn parameter: its fine histogram over the groups and the coarse bin of each fine bin."""
     def leaders():  # the parameters dataset alone: a few bytes per cell
-        with h5py.File(cond.path, "r") as f:
-            drawn = f["conditions"][cond.name]["parameters"]
-            step = max(n_sis, (_stream.CHUNK_BYTES // (8 * max(1, drawn.shape[1]))) // n_sis * n_sis)
-            for first in range(0, groups * n_sis, step):
-                yield drawn[first:min(first + step, groups * n_sis):n_sis]
+        return cond.iter_parameters(_stream.CHUNK_BYTES // (8 * max(1, len(cond.parameter_names))), n_sis,
+                                    groups * n_sis)
 
     readouts = _stream.Readouts([leaders], [cond.name], list(cond.parameter_names), False)
     hist = _stream.fine_histograms(readouts)

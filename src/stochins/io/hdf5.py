@@ -231,6 +231,7 @@ class Condition:
             self.species = [s.decode() if isinstance(s, bytes) else s for s in g["species"][...]]
             self.parameter_names = [s.decode() if isinstance(s, bytes) else s for s in g["parameter"][...]]
             self.cells_done = int(g.attrs["cells_done"])
+            self.kept = int(g["trajectories"].shape[0])  # cells whose trajectories the file holds
 
     def _read(self, key: str) -> np.ndarray:
         with h5py.File(self.path, "r") as f:
@@ -272,6 +273,15 @@ class Condition:
             for first in range(0, n, step):
                 block = traj[first:first + step]
                 yield (first, block, g["parameters"][first:first + step]) if parameters else (first, block)
+
+    def iter_parameters(self, rows: int, every: int = 1, stop: int | None = None) -> Iterator[np.ndarray]:
+        """Per-cell drawn values of every ``every``-th cell below ``stop``, ``rows`` cells at a time."""
+        with h5py.File(self.path, "r") as f:
+            drawn = f["conditions"][self.name]["parameters"]
+            stop = drawn.shape[0] if stop is None else min(stop, drawn.shape[0])
+            step = max(every, rows // every * every)
+            for first in range(0, stop, step):
+                yield drawn[first:min(first + step, stop):every]
 
     def to_xarray(self):
         import xarray as xr
