@@ -260,7 +260,7 @@ class Condition:
     def __getitem__(self, species: str) -> np.ndarray:
         return self.trajectories[:, :, self.species.index(species)]
 
-    def iter_cells(self, chunk_bytes: int = 16 << 20, parameters: bool = False) -> Iterator[tuple]:
+    def iter_cells(self, chunk_bytes: int = 4 << 20, parameters: bool = False) -> Iterator[tuple]:
         """Kept trajectories in blocks of whole cells, ``(first, block)`` with block (n, T, S), or
         ``(first, block, drawn)`` with ``parameters``; about ``chunk_bytes`` per block, so a file of
         millions of cells is read in bounded memory. Blocks are multiples of the dataset's chunk rows."""
