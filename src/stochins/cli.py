@@ -1,4 +1,4 @@
-"""The ``stochins`` command line: run | validate | info | summarize | plot | models | methods.
+"""The ``stochins`` command line: run | validate | info | summarize | plot | report | models | methods | export.
 
 Bad input (run file, model, arguments) exits with status 2 and one line on stderr, never a
 traceback; a simulation failure exits 1; Ctrl-C exits 130 leaving a resumable file.
@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--species", help="comma-separated species (default: all recorded)")
     p.add_argument("--dose-response", action="store_true",
                    help="for a sweep over inputs.<name>.dose: EC50 and Hill coefficient per species and time")
+    p.add_argument("--capacity", action="store_true",
+                   help="for a dose sweep: channel capacity (bits) between the dose and a single cell's response, "
+                        "per species and time, bias-corrected, with a 95 %% bootstrap interval")
+    p.add_argument("--bins", type=int, help="with --capacity: response bins (default: from the cells per dose)")
 
     p = sub.add_parser("plot", help="plot time courses (or a dose-response) of a results file",
                        description="Plot, per species, the mean, ±SD band, 5-95 % band and a few single cells "
@@ -76,6 +80,17 @@ def main(argv: list[str] | None = None) -> int:
                    "(default: 5, fewer with many conditions)")
     p.add_argument("--dose-response", action="store_true", help="plot response against dose instead of time")
     p.add_argument("--times", help="with --dose-response: comma-separated times in min (default: the last)")
+
+    p = sub.add_parser("report", help="write a self-contained HTML report of a results file",
+                       description="Write one HTML page (figures embedded) with the run's provenance, summaries and "
+                                   "the single-cell analyses that apply: dose-response with EC50 intervals, channel "
+                                   "capacity, responding cells and bimodality, response timing, noise decomposition.")
+    p.add_argument("results")
+    p.add_argument("-o", "--output", required=True, help="HTML file to write")
+    p.add_argument("--species", help="comma-separated species in the tables (default: all recorded)")
+    p.add_argument("--main", help="species in the figures (default: Akt_active if recorded, else the first)")
+    p.add_argument("--times", help="comma-separated capacity times in min (default: up to five)")
+    p.add_argument("--boot", type=int, default=200, help="bootstrap resamples for the intervals (default 200)")
 
     args = parser.parse_args(argv)
     try:
@@ -173,6 +188,9 @@ def _summarize(args) -> int:
                                      else "-", fit.method, f"{fit.baseline:.4g}", f"{fit.top:.4g}"))
                     except AnalysisError as exc:
                         fits.append((key, sp, dr.time, "-", "-", str(exc), "-", "-"))
+        if args.bins is not None and not args.capacity:
+            raise AnalysisError("--bins applies to --capacity")
+        capacity = _capacity_rows(r, species, recorded, args.bins) if args.capacity else []
     except (ResultsError, AnalysisError) as exc:
         return _fail(exc, 2)
     print(f"{r.path}: {len(r.conditions)} condition(s){'' if r.complete else ' (INCOMPLETE run)'}; "
@@ -187,7 +205,34 @@ def _summarize(args) -> int:
         width = [max(len(x) for x in col) for col in zip(head, *body)]
         for line in [head, ["-" * w for w in width]] + body:
             print("  ".join(c.ljust(w) for c, w in zip(line, width)).rstrip())
+    if capacity:
+        print()
+        print("channel capacity (bits) between the dose and one cell's response; bias-corrected (subsampling, "
+              "1/n extrapolation), 95 % bootstrap interval")
+        _print_table(("species", "t (min)", "capacity (bits)", "95 % CI", "plug-in", "bins", "cells/dose",
+                      "optimal dose weights"), capacity)
     return 0
+
+
+def _capacity_rows(r, species, times, bins) -> list[tuple]:
+    """``summarize --capacity``: one row per species and time (errors: not a sweep, too few cells)."""
+    from .analysis.information import sweep_conditions, channel_capacity
+
+    sweep_conditions(r, None, None)  # "not a dose sweep" before any reading
+    rows = []
+    for sp in species or r[r.conditions[0]].species:
+        for t in times:
+            e = channel_capacity(r, sp, t, bins=bins)
+            weights = " ".join(f"{d:g}:{w:.2f}" for d, w in zip(e.inputs, e.input_distribution) if w >= 0.01)
+            rows.append((sp, f"{t:g}", f"{e.bits:.3f}", f"{e.ci[0]:.3f}-{e.ci[1]:.3f}", f"{e.naive:.3f}",
+                         str(e.bins), str(int(e.cells.min())), weights))
+    return rows
+
+
+def _print_table(head, body) -> None:
+    width = [max(len(x) for x in col) for col in zip(head, *body)]
+    for line in [head, ["-" * w for w in width]] + list(body):
+        print("  ".join(c.ljust(w) for c, w in zip(line, width)).rstrip())
 
 
 def _plot(args) -> int:
@@ -211,6 +256,26 @@ def _plot(args) -> int:
     except (ResultsError, AnalysisError) as exc:
         return _fail(exc, 2)
     except OSError as exc:  # e.g. the figure's directory is not writable
+        return _fail(exc, 2)
+    print(out)
+    return 0
+
+
+def _report(args) -> int:
+    from .analysis import AnalysisError
+    from .io.hdf5 import ResultsError, open_results
+
+    try:
+        r = open_results(args.results)
+        if args.boot < 1:
+            raise AnalysisError(f"--boot must be >= 1 (got {args.boot})")
+        try:
+            from .analysis.report import write_report
+        except ImportError:
+            raise AnalysisError("the report needs matplotlib: pip install 'stochins[plot]'") from None
+        out = write_report(r, args.output, species=_csv(args.species), main=args.main, times=_times(args.times),
+                           boot=args.boot)
+    except (ResultsError, AnalysisError, OSError) as exc:
         return _fail(exc, 2)
     print(out)
     return 0
@@ -276,7 +341,7 @@ def _fail(exc: Exception, status: int) -> int:
 
 
 _VERBS = {"run": _run, "validate": _validate, "info": _info, "summarize": _summarize, "plot": _plot,
-          "models": _models, "methods": _methods, "export": _export}
+          "models": _models, "methods": _methods, "export": _export, "report": _report}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -75,6 +75,9 @@ class _RunFields(_Strict):
     model: str
     model_parameters: dict[str, float] = {}
     cells: int = Field(1000, ge=1)
+    # cells come in groups of `sisters` sharing their per-cell draws; when cells is not a multiple, the
+    # last group is smaller (analyses of sister cells use whole groups only)
+    sisters: int = Field(1, ge=1)
     seed: int | None = Field(None, ge=0, lt=2**64)
     method: str = "ssa"
     sbml: dict[str, Any] = {}
@@ -118,7 +121,8 @@ class _RunFields(_Strict):
         for key, values in v.items():
             if not values:
                 raise ValueError(f"sweep key {key!r} has no values")
-            if key.split(".")[0] in ("sweep", "sweep_mode", "name", "output", "threads", "block_size", "cells", "seed"):
+            if key.split(".")[0] in ("sweep", "sweep_mode", "name", "output", "threads", "block_size", "cells", "seed",
+                                     "sisters"):
                 raise ValueError(f"{key!r} cannot be swept (each condition shares it)")
         return v
 

@@ -50,6 +50,7 @@ class Prepared:
                                               inputs=c.inputs, record=c.record,
                                               model_parameters=c.model_parameters, options=c.method_options(),
                                               variability=c.variability))
+                self.plans[-1].sisters = config.sisters
             except (ModelError, ArgumentError) as exc:
                 raise ConfigError(f"{source} (condition {cond.name}): {exc}") from None
         self.model = self.plans[0].model
@@ -107,7 +108,7 @@ def run(path_or_config: str | Path | RunConfig, *, output: str | Path | None = N
              for cond, plan in zip(prepared.conditions, prepared.plans)]
     attrs = {"run_config": config.to_yaml(), "model": prepared.model.network.text,
              "model_name": prepared.model.network.name, "model_hash": prepared.model.model_hash,
-             "seed": str(config.seed), "method": config.method, "cells": config.cells}
+             "seed": str(config.seed), "method": config.method, "cells": config.cells, "sisters": config.sisters}
     writer = TrajectoryWriter(out, attrs=attrs, conditions=specs, compression=config.output.compression,
                               compression_level=config.output.compression_level, resume=resume,
                               fingerprint=fingerprint)

@@ -8,6 +8,7 @@ any split into blocks, in any order, on any number of threads gives the same bit
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ class Plan:
     variability: Variability | None = None        # per-cell draws (None: every cell alike)
     method_reason: str = ""                       # why ``auto`` chose the method it did
     observables: list[str] = field(default_factory=list)  # recorded named expressions (observables.py)
+    sisters: int = 1  # cells come in groups of this size sharing their draws (not their reaction streams)
 
     @classmethod
     def create(cls, model: CompiledModel, *, t_end: float, samples: int, t_start: float = 0.0,
@@ -126,8 +128,7 @@ class Plan:
             self.method, self.method_reason = "ssa", "auto: the model has events, which tau does not execute yet -> ssa"
         if self.method == AUTO:
             tau = METHODS["tau"]
-            pilot = Plan(self.model, self.time, self.record, tau.name, self.seed, self.condition, self.parameters,
-                         self.schedule, self.options, self.variability)
+            pilot = dataclasses.replace(self, method=tau.name)
             work = pilot.block(0, AUTO_PILOT_CELLS, threads=threads).work.sum(axis=0)
             events = tau.event_count(work[None, :])[0] / AUTO_PILOT_CELLS
             leaped = work[tau.work.index("leaped_firings")] / max(1.0, AUTO_PILOT_CELLS * events)
@@ -176,7 +177,8 @@ class Plan:
             m.module.derive(p)
             return p, x0, np.zeros((n, 0))
         names = self.variability.names
-        drawn = self.variability.draw(self.seed, self.condition, first_cell, n)
+        group = np.arange(first_cell, first_cell + n) // self.sisters  # sisters share the draws of their group
+        drawn = self.variability.draw(self.seed, self.condition, group[0], group[-1] - group[0] + 1)[group - group[0]]
         pidx = {q: i for i, q in enumerate(m.parameters)}
         sidx = {q: i for i, q in enumerate(m.species)}
         for v, name in enumerate(names):

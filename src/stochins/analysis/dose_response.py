@@ -200,3 +200,23 @@ def _hill_fit(x: np.ndarray, z: np.ndarray, guess: float | None):
     if not x[0] <= crossing <= x[-1]:
         return None  # never extrapolate an EC50 outside the doses tried
     return p, crossing
+
+
+def ec50_interval(doses, mean, sd, cells, confidence: float = 0.95, boot: int = 200, seed: int = 0,
+                  baseline: Literal["min", "zero"] | float = "min") -> tuple[float, float]:
+    """Bootstrap interval of the EC50: each replicate draws every dose's mean response from its
+    sampling law N(mean, sd^2 / cells) (the central limit theorem over the cells of that dose) and
+    refits :func:`ec50`; replicates without an EC50 count as failures (NaN interval if most fail)."""
+    rng = np.random.default_rng(seed)
+    mean, sd = np.asarray(mean, dtype=float), np.asarray(sd, dtype=float)
+    se = np.nan_to_num(sd) / np.sqrt(np.maximum(np.asarray(cells, dtype=float), 1))
+    values = []
+    for _ in range(boot):
+        try:
+            values.append(ec50(doses, mean + se * rng.standard_normal(mean.size), baseline=baseline).ec50)
+        except AnalysisError:
+            pass
+    if len(values) < boot / 2:
+        return (math.nan, math.nan)
+    alpha = (1 - confidence) / 2
+    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))

@@ -298,6 +298,7 @@ class Condition:
             self.cells_done = int(g.attrs["cells_done"])
             self.observables = [s.decode() if isinstance(s, bytes) else s
                                 for s in (g["observable"][...] if "observable" in g else [])]
+            self.kept = int(g["trajectories"].shape[0])  # cells whose trajectories the file holds
 
     def _read(self, key: str) -> np.ndarray:
         with h5py.File(self.path, "r") as f:
@@ -338,6 +339,29 @@ class Condition:
             with h5py.File(self.path, "r") as f:
                 return f["conditions"][self.name][_OBS + "trajectories"][:, :, self.observables.index(name)]
         return self.trajectories[:, :, self.species.index(name)]
+
+    def iter_cells(self, chunk_bytes: int = 4 << 20, parameters: bool = False) -> Iterator[tuple]:
+        """Kept trajectories in blocks of whole cells, ``(first, block)`` with block (n, T, S), or
+        ``(first, block, drawn)`` with ``parameters``; about ``chunk_bytes`` per block, so a file of
+        millions of cells is read in bounded memory. Blocks are multiples of the dataset's chunk rows."""
+        with h5py.File(self.path, "r") as f:
+            g = f["conditions"][self.name]
+            traj = g["trajectories"]
+            n, n_t, n_s = traj.shape
+            rows = traj.chunks[0] if traj.chunks else 1
+            step = max(rows, chunk_bytes // max(1, n_t * n_s * traj.dtype.itemsize) // rows * rows)
+            for first in range(0, n, step):
+                block = traj[first:first + step]
+                yield (first, block, g["parameters"][first:first + step]) if parameters else (first, block)
+
+    def iter_parameters(self, rows: int, every: int = 1, stop: int | None = None) -> Iterator[np.ndarray]:
+        """Per-cell drawn values of every ``every``-th cell below ``stop``, ``rows`` cells at a time."""
+        with h5py.File(self.path, "r") as f:
+            drawn = f["conditions"][self.name]["parameters"]
+            stop = drawn.shape[0] if stop is None else min(stop, drawn.shape[0])
+            step = max(every, rows // every * every)
+            for first in range(0, stop, step):
+                yield drawn[first:min(first + step, stop):every]
 
     def to_xarray(self):
         import xarray as xr
