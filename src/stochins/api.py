@@ -50,7 +50,7 @@ def simulate(model: ModelLike, cells: int = 1000, t_end: float = 60.0, samples: 
              t_start: float = 0.0, block_size: int | None = None,
              tau: Mapping[str, float] | None = None,
              variability: Mapping[str, Mapping] | None = None,
-             options: Mapping[str, Mapping[str, float]] | None = None) -> Result:
+             options: Mapping[str, Mapping[str, float]] | None = None, sisters: int = 1) -> Result:
     """Simulate ``cells`` independent cells and record them at ``samples`` times in [t_start, t_end].
 
     An input is a number (held constant) or a schedule ``[[t0, v0], [t1, v1], ...]`` where ``v_i``
@@ -58,6 +58,7 @@ def simulate(model: ModelLike, cells: int = 1000, t_end: float = 60.0, samples: 
     seed, returned in ``Result.seed``. Results are bit-identical for any ``threads``/``block_size``.
     ``method``: one of ``stochins.engine.methods.method_names()`` ("ssa" exact, "tau" leaping, "ode",
     "auto"); ``options`` are method options per method name, ``tau`` a shortcut for ``options["tau"]``.
+    ``sisters``: cells come in groups of this size sharing every per-cell draw, not their reactions.
     """
     compiled = load_model(model)
     if isinstance(cells, bool) or not isinstance(cells, (int, np.integer)) or cells < 1:
@@ -66,6 +67,9 @@ def simulate(model: ModelLike, cells: int = 1000, t_end: float = 60.0, samples: 
                        inputs=inputs, record=record, model_parameters=model_parameters,
                        options={**(options or {}), **({"tau": tau} if tau is not None else {})},
                        variability=variability)
+    if isinstance(sisters, bool) or not isinstance(sisters, (int, np.integer)) or sisters < 1:
+        raise ArgumentError(f"sisters: expected a positive integer, got {sisters!r}")
+    plan.sisters = int(sisters)
     if block_size is None:
         block_size = plan.default_block_size(cells)
     elif isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
