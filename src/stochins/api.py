@@ -47,7 +47,7 @@ def builtin_models() -> dict[str, str]:
     out = {}
     for entry in sorted(resources.files("stochins.models").iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
-            out[entry.name[:-5]] = str((yaml.safe_load(entry.read_text()) or {}).get("description", ""))
+            out[entry.name[:-5]] = str((yaml.safe_load(entry.read_text(encoding="utf-8")) or {}).get("description", ""))
     return out
 
 

@@ -1,16 +1,19 @@
 """The ``stochins`` command line: run | validate | info | summarize | plot | models.
 
-Bad input (run file, model, arguments) exits with status 2 and one line on stderr, never a
-traceback; a simulation failure exits 1; Ctrl-C exits 130 leaving a resumable file.
+Bad input (run file, model, arguments, output path) exits with status 2 and one line on stderr,
+never a traceback; a simulation failure exits 1; an output that cannot be written (disk full, I/O
+error) exits 3 leaving a resumable file; SIGINT (Ctrl-C) exits 130 and SIGTERM 143, leaving a
+resumable file.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
 
-from . import __version__
+from ._version import __version__
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,14 +73,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return _VERBS[args.verb](args)
-    except KeyboardInterrupt:
-        print("stochins: interrupted; the output is marked incomplete: continue with --resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        output = getattr(exc, "output", None)
+        what = "SIGTERM" if signum == signal.SIGTERM else "interrupted"
+        tail = (f"; {output} is marked incomplete: continue with --resume" if output is not None
+                else "; no output was written")
+        print(f"stochins: {what}{tail}", file=sys.stderr)
+        return 128 + int(signum)
 
 
 def _run(args) -> int:
     from .config import ConfigError
-    from .io.hdf5 import ResultsError
+    from .executors import ExecutorError, SchedulerError
+    from .expressions import ModelError
+    from .io.hdf5 import OutputWriteError, ResultsError
     from .runner import run
     from .simulation import SimulationError
 
@@ -86,7 +96,9 @@ def _run(args) -> int:
         out = run(args.runfile, output=args.output, resume=args.resume, overwrite=args.overwrite,
                   progress=False if args.quiet else None, log=log, cells=args.cells, seed=args.seed,
                   threads=args.threads, scheduler=args.scheduler)
-    except (ConfigError, ResultsError) as exc:
+    except (OutputWriteError, ExecutorError) as exc:
+        return _fail(exc, 3)
+    except (ConfigError, ResultsError, ModelError, SchedulerError) as exc:
         return _fail(exc, 2)
     except SimulationError as exc:
         return _fail(exc, 1)

@@ -24,7 +24,7 @@ from typing import Mapping
 import numba
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .engine import ssa as _ssa  # noqa: F401  (registers the SSA kernels)
 from .engine import tau as _tau  # noqa: F401  (registers the tau-leaping kernels)
 from .engine.kernels import kernel_source
@@ -384,11 +384,11 @@ def _generate(stochastic, deterministic, derived, n_params, change, depends, gua
 def _write_generated(source: str, code_hash: str) -> Path:
     directory = cache_dir() / "models"
     path = directory / f"stochins_model_{code_hash[:20]}.py"
-    if path.exists() and path.read_text() == source:
+    if path.exists() and path.read_text(encoding="utf-8") == source:
         return path
     directory.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(source)
+    tmp.write_text(source, encoding="utf-8")
     os.replace(tmp, path)  # atomic: concurrent processes never import a half-written file
     return path
 

@@ -216,9 +216,13 @@ def load_run_config(path: str | Path, **overrides: Any) -> RunConfig:
     """Read and validate a run file; ``overrides`` are top-level keys (e.g. cells, seed) from the CLI."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read run file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {exc.start}); a run file is YAML text") from None
+    if "\x00" in text:
+        raise ConfigError(f"{path}: not a text file (it holds NUL bytes); a run file is YAML text")
     try:
         data = load_yaml(text)
     except yaml.YAMLError as exc:

@@ -71,9 +71,13 @@ class Network:
     def from_yaml(cls, path: str | Path) -> "Network":
         path = Path(path)
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ModelError(f"{path}: cannot read model file ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:
+            raise ModelError(f"{path}: not a UTF-8 text file (byte {exc.start}); a model file is YAML text") from None
+        if "\x00" in text:
+            raise ModelError(f"{path}: not a text file (it holds NUL bytes); a model file is YAML text")
         return cls.from_yaml_text(text, source=str(path))
 
     @classmethod

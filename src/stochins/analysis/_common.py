@@ -6,7 +6,6 @@ import difflib
 from pathlib import Path
 from typing import Sequence
 
-import h5py
 import numpy as np
 
 from ..io.hdf5 import Results, open_results
@@ -49,14 +48,6 @@ def parse_species(species: str | Sequence[str]) -> list[str]:
     if not parts:
         raise AnalysisError("no species given")
     return parts
-
-
-def read_summaries(path: Path, name: str) -> dict:
-    """A condition's stored summaries in one file open (never the trajectories)."""
-    with h5py.File(path, "r") as f:
-        g = f["conditions"][name]
-        return {"mean": g["mean"][...], "std": g["std"][...], "quantiles": g["quantiles"][...],
-                "quantile": g["quantile"][...], "cells": int(g.attrs["cells_done"])}
 
 
 def quantile_row(levels: np.ndarray, q: float) -> int | None:

@@ -1,15 +1,29 @@
-"""HDF5 results: the streaming writer and the reader (layout: format_version 1, see README).
+"""HDF5 results: the streaming writer, the reader and the run's output lock (layout: format_version 1,
+see README). The only module that opens HDF5 files.
 
-The writer appends each finished block of cells along a resizable cell axis and flushes, so
-memory is bounded by the block and an interrupted run leaves a valid file with ``complete =
-False`` and each condition's ``cells_done``. Population means and SDs are merged block by block
-(Chan et al.'s parallel update of mean and M2), so they are exact even when trajectories are
-not kept; quantiles are computed at the end from the kept cells (see ``quantiles_cells``).
+The writer appends each finished block of cells along a resizable cell axis, so memory is bounded by
+the block. Population means and SDs are merged block by block (Chan et al.'s parallel update of mean
+and M2), so they are exact even when trajectories are not kept; quantiles are computed at the end
+from the kept cells (see ``quantiles_cells``).
+
+A file marked complete is exactly the uninterrupted run's file. A block is committed in two flushed
+steps: (1) its data, the running moments it leads to — written into the spare one of two moment
+slots, each tagged with the cell count it belongs to — and a journal row with the block's checksum;
+(2) the condition's ``cells_done``. Whenever the process dies, ``cells_done`` names a block boundary
+whose moments are in one slot; ``--resume`` cuts whatever lies beyond it, checks every journaled
+block against its checksum and restores mean and SD from that slot. The end-of-run pass records each
+condition's quantiles (``quantiles_cells``) before it shrinks anything, so it resumes too. Chunks of
+the cell axis never straddle two blocks, so writing a block never rewrites an earlier block's chunk.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import errno
+import fcntl
+import os
+import signal
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -17,7 +31,7 @@ from typing import Iterator, Sequence
 import h5py
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 
 FORMAT = "stochins"
 FORMAT_VERSION = 1
@@ -26,10 +40,22 @@ QUANTILES = np.array([0.05, 0.25, 0.5, 0.75, 0.95])
 QUANTILE_SAMPLE = 10_000
 CHUNK_BYTES = 1 << 20
 _STR = h5py.string_dtype("utf-8")
+#: working datasets of an incomplete condition (removed when the condition is finished)
+_WORKING = ("_moments", "_moments_cells", "_journal")
+
+#: ``STOCHINS_FAULT=POINT[#N][=kill|enospc]`` stops the writer at the N-th pass through POINT (tests)
+FAULT_ENV = "STOCHINS_FAULT"
+FAULT_POINTS = ("block.data", "block.cells", "block.moments", "block.journal", "block.flushed", "block.count",
+                "block.committed", "finish.start", "finish.quantiles", "finish.recorded", "finish.shrunk",
+                "finish.cleaned", "finish.complete")
 
 
 class ResultsError(RuntimeError):
     """An output file cannot be written, resumed or read as asked."""
+
+
+class OutputWriteError(ResultsError):
+    """Writing the output failed (disk full, I/O error); the file is left incomplete and resumable."""
 
 
 @dataclass
@@ -43,6 +69,30 @@ class ConditionSpec:
     parameter_names: list[str]
     dtype: type             # np.int32 counts, np.float64 for the ODE
     keep: int               # trajectories kept for the first `keep` cells
+    block: int = 0          # cells per block (chunks of the cell axis divide it); 0: not known
+
+
+class _Faults:
+    """The test hook: kill the process (as ``kill -9`` would) or raise ENOSPC at a named point."""
+
+    def __init__(self):
+        spec = os.environ.get(FAULT_ENV, "")
+        spec, _, self.action = spec.partition("=")
+        self.point, _, nth = spec.partition("#")
+        self.nth = int(nth or 1)
+        self.seen = 0
+        if self.point and self.point not in FAULT_POINTS:
+            raise ValueError(f"{FAULT_ENV}: unknown point {self.point!r} (points: {', '.join(FAULT_POINTS)})")
+
+    def __call__(self, point: str) -> None:
+        if point != self.point:
+            return
+        self.seen += 1
+        if self.seen != self.nth:
+            return
+        if self.action == "enospc":
+            raise OSError(errno.ENOSPC, f"No space left on device (injected at {point})")
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class TrajectoryWriter:
@@ -52,19 +102,27 @@ class TrajectoryWriter:
                  compression_level: int = 4, resume: bool = False, fingerprint: str = ""):
         self.path = Path(path)
         self.conditions = {c.name: c for c in conditions}
+        self._fault = _Faults()
         self._comp = {} if compression == "none" else (
             {"compression": "gzip", "compression_opts": compression_level, "shuffle": True}
             if compression == "gzip" else {"compression": "lzf", "shuffle": True})
+        self.file = None
         if resume:
-            self.file = self._reopen(fingerprint)
-        else:
+            self.file = self._reopen(fingerprint, attrs)
+            return
+        tmp = self.path.with_name(self.path.name + ".partial")
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + ".partial")
-            self.file = h5py.File(tmp, "w")
+            self.file = h5py.File(tmp, "w", libver=("v108", "latest"))
             self._create(attrs, fingerprint)
             self.file.close()
             tmp.replace(self.path)  # the file appears only once its layout is complete
             self.file = h5py.File(self.path, "a")
+        except OSError as exc:
+            if self.file is not None and self.file.id.valid:
+                self.file.close()
+            tmp.unlink(missing_ok=True)
+            raise OutputWriteError(f"{self.path}: cannot create the output ({_reason(exc)})") from None
 
     # ------------------------------------------------------------------ layout
     def _create(self, attrs: dict, fingerprint: str) -> None:
@@ -79,54 +137,102 @@ class TrajectoryWriter:
             g.attrs.update({k: _plain(v) for k, v in c.settings.items()})
             g.attrs.update({"index": c.index, "cells": c.cells, "cells_done": 0, "trajectories_kept": c.keep})
             n_t, n_s, n_p = c.time.size, len(c.species), len(c.parameter_names)
+            block = min(c.block or c.cells, c.cells)
             time = g.create_dataset("time", data=c.time)
             time.attrs["units"] = "min"
             species = g.create_dataset("species", data=np.array(c.species, dtype=object), dtype=_STR)
             quantile = g.create_dataset("quantile", data=QUANTILES)
-            cell = g.create_dataset("cell", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(65536,))
+            cell = g.create_dataset("cell", shape=(0,), maxshape=(None,), dtype=np.int64,
+                                    chunks=(_rows(block, 1 << 16),), **self._comp)
             parameter = g.create_dataset("parameter", data=np.array(c.parameter_names, dtype=object), dtype=_STR)
             for scale in (time, species, quantile, cell, parameter):
                 scale.make_scale(scale.name.rsplit("/", 1)[-1])
             itemsize = np.dtype(c.dtype).itemsize
-            rows = int(max(1, min(max(c.keep, 1), CHUNK_BYTES // (n_t * n_s * itemsize))))
+            stored = max(c.keep, min(c.cells, QUANTILE_SAMPLE), 1)
+            rows = _rows(min(block, stored), max(1, CHUNK_BYTES // (n_t * n_s * itemsize)))
             traj = g.create_dataset("trajectories", shape=(0, n_t, n_s), maxshape=(None, n_t, n_s), dtype=c.dtype,
                                     chunks=(rows, n_t, n_s), **self._comp)
             params = g.create_dataset("parameters", shape=(0, n_p), maxshape=(None, n_p), dtype=np.float64,
-                                      chunks=(4096, max(n_p, 1)) if n_p else None, **(self._comp if n_p else {}))
+                                      chunks=(_rows(block, 1 << 16), n_p) if n_p else None,
+                                      **(self._comp if n_p else {}))
             mean = g.create_dataset("mean", data=np.zeros((n_t, n_s)))
             std = g.create_dataset("std", data=np.full((n_t, n_s), np.nan))
-            g.create_dataset("_m2", data=np.zeros((n_t, n_s)))  # running sum of squares; removed when done
             quantiles = g.create_dataset("quantiles", data=np.full((QUANTILES.size, n_t, n_s), np.nan))
+            # two slots of (mean, M2), each tagged with the cell count it describes; see the module docstring
+            g.create_dataset("_moments", data=np.zeros((2, 2, n_t, n_s)))
+            g.create_dataset("_moments_cells", data=np.array([0, -1], dtype=np.int64))
+            g.create_dataset("_journal", shape=(0, 3), maxshape=(None, 3), dtype=np.int64, chunks=(64, 3))
             _attach(traj, cell, time, species)
             _attach(params, cell, parameter)
             _attach(mean, time, species)
             _attach(std, time, species)
             _attach(quantiles, quantile, time, species)
 
-    def _reopen(self, fingerprint: str) -> h5py.File:
+    def _reopen(self, fingerprint: str, attrs: dict) -> h5py.File:
         if not self.path.exists():
             raise ResultsError(f"{self.path}: nothing to resume (the file does not exist)")
         try:
             f = h5py.File(self.path, "a")
         except OSError as exc:
-            raise ResultsError(f"{self.path}: cannot be reopened to resume ({exc}); run again without --resume") from None
-        if f.attrs.get("format") != FORMAT:
+            raise ResultsError(f"{self.path}: cannot be reopened to resume ({_reason(exc)}); "
+                               f"run again with --overwrite") from None
+        try:
+            _check_identity(self.path, f, fingerprint, attrs, self.conditions)
+            for c in self.conditions.values():
+                self._restore(f["conditions"][c.name], c)
+            f.flush()
+        except ResultsError:
             f.close()
-            raise ResultsError(f"{self.path}: not a stochins results file")
-        if f.attrs.get("complete"):
+            raise
+        except (OSError, KeyError, ValueError) as exc:
             f.close()
-            raise ResultsError(f"{self.path}: the run is already complete; nothing to resume")
-        if f.attrs.get("run_fingerprint") != fingerprint:
-            f.close()
-            raise ResultsError(f"{self.path}: the run file changed since this output was started; "
-                               f"refusing to resume (use --overwrite to start again)")
-        for c in self.conditions.values():  # drop whatever a killed block left beyond cells_done
-            g = f["conditions"][c.name]
-            done = int(g.attrs["cells_done"])
-            g["cell"].resize((done,))
-            g["trajectories"].resize((min(done, g["trajectories"].shape[0]),) + g["trajectories"].shape[1:])
-            g["parameters"].resize((done, g["parameters"].shape[1]))
+            raise ResultsError(f"{self.path}: cannot be resumed ({_reason(exc)}); run again with --overwrite") from None
         return f
+
+    def _restore(self, g: h5py.Group, c: ConditionSpec) -> None:
+        """Cut what a killed block left beyond ``cells_done``, verify the journaled blocks and put mean
+        and SD back to the moments of exactly ``cells_done`` cells."""
+        done = int(g.attrs["cells_done"])
+        if "quantiles_cells" in g.attrs:  # finished by an interrupted end-of-run pass
+            return
+        journal = g["_journal"][...]
+        journal = journal[journal[:, 0] + journal[:, 1] <= done]
+        if int(journal[:, 1].sum()) != done or (journal.size and journal[-1, 0] + journal[-1, 1] != done):
+            raise ResultsError(f"{self.path}: condition {c.name!r}: the journal does not account for its "
+                               f"{done} finished cells; the file cannot be resumed, run with --overwrite")
+        self._truncate(g, done)
+        for first, n, crc in journal:
+            if self._checksum(g, c, int(first), int(n)) != crc:
+                raise ResultsError(f"{self.path}: condition {c.name!r}: cells {first}-{first + n - 1} do not match "
+                                   f"their checksum (the data never reached the disk?); the file cannot be "
+                                   f"resumed, run with --overwrite")
+        g["_journal"].resize((len(journal), 3))
+        slots = g["_moments_cells"][...]
+        if done not in slots:
+            raise ResultsError(f"{self.path}: condition {c.name!r}: no running moments for {done} cells; "
+                               f"the file cannot be resumed, run with --overwrite")
+        slot = int(np.flatnonzero(slots == done)[0])
+        g["_moments_cells"][1 - slot] = -1
+        mean, m2 = g["_moments"][slot]
+        _write_summary(g, mean, m2, done)
+
+    @staticmethod
+    def _truncate(g: h5py.Group, done: int) -> None:
+        g["cell"].resize((done,))
+        g["trajectories"].resize((min(done, g["trajectories"].shape[0]),) + g["trajectories"].shape[1:])
+        g["parameters"].resize((done, g["parameters"].shape[1]))
+
+    def _stored(self, c: ConditionSpec) -> int:
+        """Cells whose trajectories are stored while the run goes (kept, or sampled for quantiles)."""
+        return max(c.keep, min(c.cells, QUANTILE_SAMPLE))
+
+    def _checksum(self, g: h5py.Group, c: ConditionSpec, first: int, n: int) -> int:
+        k = max(0, min(n, self._stored(c) - first))
+        crc = zlib.crc32(np.ascontiguousarray(g["cell"][first:first + n]).tobytes())
+        crc = zlib.crc32(np.ascontiguousarray(g["parameters"][first:first + n]).tobytes(), crc)
+        if k:
+            crc = zlib.crc32(np.ascontiguousarray(g["trajectories"][first:first + k]).tobytes(), crc)
+        return crc
 
     def cells_done(self, condition: str) -> int:
         return int(self.file["conditions"][condition].attrs["cells_done"])
@@ -134,47 +240,160 @@ class TrajectoryWriter:
     # ------------------------------------------------------------------ streaming
     def append(self, condition: str, first_cell: int, trajectories: np.ndarray,
                parameters: np.ndarray | None = None) -> None:
+        try:
+            self._append(condition, first_cell, trajectories, parameters)
+        except OSError as exc:
+            raise self._write_error(exc) from None
+
+    def _append(self, condition: str, first_cell: int, trajectories: np.ndarray,
+                parameters: np.ndarray | None) -> None:
         c = self.conditions[condition]
         g = self.file["conditions"][condition]
         done = int(g.attrs["cells_done"])
         if first_cell != done:
             raise ResultsError(f"block of cells from {first_cell} appended to {condition!r} at {done}")
         n = trajectories.shape[0]
-        stored = max(c.keep, min(c.cells, QUANTILE_SAMPLE))
-        k = max(0, min(n, stored - done))
+        k = max(0, min(n, self._stored(c) - done))
         if k:
             traj = g["trajectories"]
             traj.resize((done + k,) + traj.shape[1:])
             traj[done:done + k] = trajectories[:k]
+        self._fault("block.data")
+        cells = np.arange(done, done + n, dtype=np.int64)
         g["cell"].resize((done + n,))
-        g["cell"][done:] = np.arange(done, done + n)
+        g["cell"][done:] = cells
         p = g["parameters"]
         p.resize((done + n, p.shape[1]))
+        params = np.zeros((n, p.shape[1])) if parameters is None else np.asarray(parameters, dtype=np.float64)
         if p.shape[1]:
-            p[done:] = parameters
-        _merge_moments(g, done, trajectories)
-        g.attrs["cells_done"] = done + n
+            p[done:] = params
+        self._fault("block.cells")
+        slots = g["_moments_cells"][...]
+        slot = int(np.flatnonzero(slots == done)[0])
+        mean_a, m2_a = g["_moments"][slot]
+        mean, m2 = _merge_moments(mean_a, m2_a, done, trajectories)
+        g["_moments"][1 - slot] = np.stack([mean, m2])
+        g["_moments_cells"][1 - slot] = done + n
+        _write_summary(g, mean, m2, done + n)
+        self._fault("block.moments")
+        crc = zlib.crc32(cells.tobytes())
+        crc = zlib.crc32(np.ascontiguousarray(params).tobytes(), crc)
+        if k:
+            crc = zlib.crc32(np.ascontiguousarray(trajectories[:k], dtype=c.dtype).tobytes(), crc)
+        journal = g["_journal"]
+        rows = journal.shape[0]
+        journal.resize((rows + 1, 3))
+        journal[rows] = (done, n, crc)
+        self._fault("block.journal")
+        self.file.flush()  # the block, its moments and its journal row are on disk ...
+        self._fault("block.flushed")
+        g.attrs["cells_done"] = done + n  # ... before the count that claims them
+        self._fault("block.count")
         self.file.flush()
+        self._fault("block.committed")
 
-    def finish(self) -> None:
-        for c in self.conditions.values():
-            g = self.file["conditions"][c.name]
-            traj = g["trajectories"]
-            n = traj.shape[0]
-            if n:
-                g["quantiles"][...] = _quantiles(traj)
-            g.attrs["quantiles_cells"] = n
-            if n > c.keep:  # cells stored only for the quantiles
-                traj.resize((c.keep,) + traj.shape[1:])
-            del g["_m2"]
-        self.file.attrs["complete"] = True
-        self.file.attrs["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    def finish(self, interrupted=lambda: False) -> bool:
+        """Quantiles, then drop the working datasets and mark the file complete. ``interrupted()`` is
+        asked between steps; when it turns true the file stays incomplete (and resumable) and the
+        result is False."""
+        try:
+            self._fault("finish.start")
+            for c in self.conditions.values():
+                g = self.file["conditions"][c.name]
+                traj = g["trajectories"]
+                if "quantiles_cells" not in g.attrs:
+                    n = traj.shape[0]
+                    if n:
+                        g["quantiles"][...] = _quantiles(traj, interrupted)
+                    self._fault("finish.quantiles")
+                    g.attrs["quantiles_cells"] = n
+                    self.file.flush()
+                    self._fault("finish.recorded")
+                if traj.shape[0] > c.keep:  # cells stored only for the quantiles
+                    traj.resize((c.keep,) + traj.shape[1:])
+                self._fault("finish.shrunk")
+                for key in _WORKING:
+                    if key in g:
+                        del g[key]
+                self._fault("finish.cleaned")
+                if interrupted():
+                    return False
+            self.file.attrs["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            self.file.flush()
+            self._fault("finish.complete")
+            self.file.attrs["complete"] = True
+            self.close()
+            return True
+        except _Stop:
+            return False
+        except OSError as exc:
+            raise self._write_error(exc) from None
+
+    def _write_error(self, exc: OSError) -> OutputWriteError:
         self.close()
+        return OutputWriteError(f"{self.path}: cannot write the output ({_reason(exc)}); the file is left "
+                                f"incomplete: free space (or fix the disk) and continue with --resume")
 
     def close(self) -> None:
-        if self.file.id.valid:
-            self.file.flush()
-            self.file.close()
+        if self.file is not None and self.file.id.valid:
+            try:
+                self.file.flush()
+            except OSError:
+                pass  # e.g. still no space: what reached the disk is cut back to cells_done on resume
+            finally:
+                try:
+                    self.file.close()
+                except OSError:
+                    pass
+
+
+def _rows(block: int, limit: int) -> int:
+    """Rows per chunk: the largest divisor of the block size within ``limit``, so that no chunk holds
+    cells of two blocks (then a failed write never touches an earlier, committed block)."""
+    block = max(1, block)
+    if block <= limit:
+        return block
+    for r in range(limit, 0, -1):
+        if block % r == 0 and r * 8 >= limit:
+            return r
+    return limit  # no divisor near the limit (e.g. a prime block size): plain chunks
+
+
+def _check_identity(path: Path, f: h5py.File, fingerprint: str, attrs: dict, conditions) -> None:
+    """Refuse to resume a file started by another run file, model or stochins version."""
+    if f.attrs.get("format") != FORMAT:
+        raise ResultsError(f"{path}: not a stochins results file")
+    if f.attrs.get("complete"):
+        raise ResultsError(f"{path}: the run is already complete; nothing to resume")
+    if f.attrs.get("run_fingerprint") != fingerprint:
+        raise ResultsError(f"{path}: the run file changed since this output was started; "
+                           f"refusing to resume (use --overwrite to start again)")
+    if str(_decode(f.attrs.get("stochins_version"))) != __version__:
+        raise ResultsError(f"{path}: started by stochins {_decode(f.attrs.get('stochins_version'))}, this is "
+                           f"{__version__}; refusing to resume (use --overwrite to start again)")
+    if "model_hash" in attrs and _decode(f.attrs.get("model_hash")) != attrs["model_hash"]:
+        raise ResultsError(f"{path}: the model changed since this output was started (model_hash differs); "
+                           f"refusing to resume (use --overwrite to start again)")
+    names = set(f["conditions"])
+    for c in conditions.values():
+        if c.name not in names:
+            raise ResultsError(f"{path}: has no condition {c.name!r}; refusing to resume")
+        theirs = _decode(f["conditions"][c.name].attrs.get("model_hash"))
+        if "model_hash" in c.settings and theirs != c.settings["model_hash"]:
+            raise ResultsError(f"{path}: condition {c.name!r}: the model changed since this output was started; "
+                               f"refusing to resume (use --overwrite to start again)")
+
+
+def _reason(exc: BaseException) -> str:
+    """An OS error in a few words: HDF5 buries errno in a long message."""
+    text = str(exc)
+    if getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in text or "errno = 28" in text:
+        return "no space left on device"
+    if getattr(exc, "errno", None) in (errno.EACCES, errno.EPERM, errno.EROFS) or "Permission denied" in text:
+        return "permission denied"
+    if getattr(exc, "strerror", None):
+        return exc.strerror
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _attach(dataset: h5py.Dataset, *scales: h5py.Dataset) -> None:
@@ -191,31 +410,96 @@ def _plain(value):
     return str(value)
 
 
-def _merge_moments(g: h5py.Group, n_a: int, block: np.ndarray) -> None:
+def _merge_moments(mean_a: np.ndarray, m2_a: np.ndarray, n_a: int, block: np.ndarray):
     """Chan, Golub & LeVeque's pairwise update of the running mean and M2 with a new block."""
     x = block.astype(np.float64)
     n_b = x.shape[0]
     mean_b = x.mean(axis=0)
     m2_b = ((x - mean_b) ** 2).sum(axis=0)
-    mean_a, m2_a = g["mean"][...], g["_m2"][...]
     n = n_a + n_b
     delta = mean_b - mean_a
-    mean = mean_a + delta * (n_b / n)
-    m2 = m2_a + m2_b + delta**2 * (n_a * n_b / n)
+    return mean_a + delta * (n_b / n), m2_a + m2_b + delta**2 * (n_a * n_b / n)
+
+
+def _write_summary(g: h5py.Group, mean: np.ndarray, m2: np.ndarray, n: int) -> None:
     g["mean"][...] = mean
-    g["_m2"][...] = m2
     g["std"][...] = np.sqrt(m2 / (n - 1)) if n > 1 else np.full_like(m2, np.nan)
 
 
-def _quantiles(traj: h5py.Dataset, max_bytes: int = 512 << 20) -> np.ndarray:
+def _quantiles(traj: h5py.Dataset, interrupted=lambda: False, max_bytes: int = 512 << 20) -> np.ndarray:
     """Quantiles over cells at each (time, species), reading as many time points at a time as fit in
     ``max_bytes`` of float64 (each pass decompresses the whole dataset, so fewer passes are faster)."""
     n, n_t, n_s = traj.shape
     out = np.empty((QUANTILES.size, n_t, n_s))
     step = max(1, max_bytes // max(1, n * n_s * 8))
     for t0 in range(0, n_t, step):
+        if interrupted():
+            raise _Stop
         out[:, t0:t0 + step] = np.quantile(traj[:, t0:t0 + step, :].astype(np.float64), QUANTILES, axis=0)
     return out
+
+
+class _Stop(Exception):
+    """The quantile pass was asked to stop (the caller's ``interrupted()``)."""
+
+
+# ---------------------------------------------------------------------- the run's lock
+class OutputLock:
+    """An exclusive lock on an output path for the whole run (``fcntl.flock`` on a hidden sidecar file
+    ``.NAME.lock``), so a second run — ``--overwrite`` included — cannot write the same file."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(f".{self.path.name}.lock")
+        self.fd: int | None = None
+
+    def __enter__(self) -> "OutputLock":
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ResultsError(f"{self.path}: cannot create the output directory ({_reason(exc)})") from None
+        while True:
+            try:
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise ResultsError(f"{self.path}: cannot write in {self.path.parent} ({_reason(exc)})") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise ResultsError(f"{self.path}: another stochins run (pid {holder}) is writing this output; "
+                                   f"refusing to touch it until that run ends") from None
+            try:  # the holder before us may have removed the file we opened: lock the current one
+                same = os.fstat(fd).st_ino == os.stat(self.lock_path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            self.lock_path.unlink(missing_ok=True)
+            os.close(self.fd)
+            self.fd = None
+
+
+def output_state(path: Path) -> dict | None:
+    """``{"complete": bool, "seed": str | None}`` of an existing output file, or None if it is not a
+    readable stochins file."""
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != FORMAT:
+                return None
+            seed = f.attrs.get("seed")
+            return {"complete": bool(f.attrs.get("complete")), "seed": None if seed is None else str(_decode(seed))}
+    except (OSError, KeyError):
+        return None
 
 
 # ---------------------------------------------------------------------- reading
@@ -224,21 +508,29 @@ class Condition:
 
     def __init__(self, path: Path, name: str):
         self.path, self.name = path, name
-        with h5py.File(path, "r") as f:
-            g = f["conditions"][name]
-            self.settings = {k: _decode(v) for k, v in g.attrs.items()}
-            self.time = g["time"][...]
-            self.species = [s.decode() if isinstance(s, bytes) else s for s in g["species"][...]]
-            self.parameter_names = [s.decode() if isinstance(s, bytes) else s for s in g["parameter"][...]]
-            self.cells_done = int(g.attrs["cells_done"])
+        try:
+            with h5py.File(path, "r") as f:
+                g = f["conditions"][name]
+                self.settings = {k: _decode(v) for k, v in g.attrs.items()}
+                self.time = g["time"][...]
+                self.species = [s.decode() if isinstance(s, bytes) else s for s in g["species"][...]]
+                self.parameter_names = [s.decode() if isinstance(s, bytes) else s for s in g["parameter"][...]]
+                self.cells_done = int(g.attrs["cells_done"])
+        except (KeyError, OSError) as exc:
+            raise ResultsError(f"{path}: condition {name!r} is not readable ({_reason(exc)})") from None
 
-    def _read(self, key: str) -> np.ndarray:
+    def _read(self, key: str, rows: int | None = None) -> np.ndarray:
         with h5py.File(self.path, "r") as f:
-            return f["conditions"][self.name][key][...]
+            d = f["conditions"][self.name][key]
+            return d[...] if rows is None else d[:rows]
 
     @property
     def trajectories(self) -> np.ndarray:
         return self._read("trajectories")
+
+    def first_cells(self, n: int) -> np.ndarray:
+        """Trajectories of the first ``n`` stored cells (only those are read)."""
+        return self._read("trajectories", max(0, n))
 
     @property
     def parameters(self) -> np.ndarray:
@@ -255,6 +547,13 @@ class Condition:
     @property
     def quantiles(self) -> np.ndarray:
         return self._read("quantiles")
+
+    def summaries(self) -> dict:
+        """The stored summaries in one file open (never the trajectories)."""
+        with h5py.File(self.path, "r") as f:
+            g = f["conditions"][self.name]
+            return {"mean": g["mean"][...], "std": g["std"][...], "quantiles": g["quantiles"][...],
+                    "quantile": g["quantile"][...], "cells": int(g.attrs["cells_done"])}
 
     def __getitem__(self, species: str) -> np.ndarray:
         return self.trajectories[:, :, self.species.index(species)]
@@ -277,9 +576,14 @@ class Results:
                 if f.attrs.get("format") != FORMAT:
                     raise ResultsError(f"{self.path}: not a stochins results file")
                 self.attrs = {k: _decode(v) for k, v in f.attrs.items()}
-                order = sorted(f["conditions"], key=lambda n: int(f["conditions"][n].attrs["index"]))
-        except OSError as exc:
-            raise ResultsError(f"{self.path}: cannot open as HDF5 ({exc})") from None
+                if not isinstance(f.get("conditions"), h5py.Group):
+                    raise ResultsError(f"{self.path}: a stochins file without its 'conditions' group (damaged?)")
+                groups = f["conditions"]
+                order = sorted(groups, key=lambda n: int(groups[n].attrs.get("index", 0)))
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise ResultsError(f"{self.path}: cannot open as HDF5 ({_reason(exc)})") from None
+        if not order:
+            raise ResultsError(f"{self.path}: a stochins file without conditions (damaged?)")
         self.conditions: list[str] = order
 
     @property
