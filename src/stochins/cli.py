@@ -113,13 +113,14 @@ def _validate(args) -> int:
 
     try:
         prepared = prepare(args.runfile)
+        out = prepared.config.output_path()
     except ConfigError as exc:
         return _fail(exc, 2)
     c = prepared.config
     print(f"{args.runfile}: ok — model {prepared.model.network.name} ({len(prepared.model.species)} species, "
           f"{len(prepared.model.reactions)} reactions), {len(prepared.conditions)} condition(s) x {c.cells} cells, "
           f"method {c.method}, {c.time.samples} samples from {c.time.start} to {c.time.end} min, "
-          f"output {c.output_path()}")
+          f"output {out} (about {_size(prepared.output_bytes())})")
     return 0
 
 
@@ -128,17 +129,18 @@ def _info(args) -> int:
 
     try:
         r = open_results(args.results)
+        conditions = list(r)
     except ResultsError as exc:
         return _fail(exc, 2)
     a = r.attrs
     print(f"{r.path}: {'complete' if r.complete else 'INCOMPLETE (resume with stochins run RUNFILE --resume)'}")
     print(f"  model {a.get('model_name')} · method {a.get('method')} · seed {a.get('seed')} · "
           f"stochins {a.get('stochins_version')} · created {a.get('created')}")
-    for cond in r:
+    for cond in conditions:
         s = cond.settings
         settings = ", ".join(f"{k}={v}" for k, v in s.items()
                              if k not in ("index", "cells", "cells_done", "trajectories_kept", "condition_key",
-                                          "quantiles_cells"))
+                                          "quantiles_cells", "model_hash"))
         print(f"  condition {cond.name}: {cond.cells_done}/{s.get('cells')} cells, "
               f"{s.get('trajectories_kept')} trajectories kept, {cond.time.size} samples "
               f"{cond.time[0]:g}-{cond.time[-1]:g} min{'; ' + settings if settings else ''}")
@@ -240,6 +242,14 @@ def _models(args) -> int:
     for name, description in builtin_models().items():
         print(f"{name:28s} {description}")
     return 0
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:,.0f} TB"
 
 
 def _fail(exc: Exception, status: int) -> int:

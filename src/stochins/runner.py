@@ -188,7 +188,7 @@ def _run_locked(prepared: Prepared, out: Path, resume, overwrite, progress, log,
         signals.check()
         if not writer.finish(lambda: signals.signum is not None):
             signals.check()
-    except Interrupted as exc:
+    except KeyboardInterrupt as exc:  # Interrupted, or raised by a caller's callback
         exc.output = out if writer is not None else None
         raise
     finally:
