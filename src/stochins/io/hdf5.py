@@ -6,14 +6,19 @@ the block. Population means and SDs are merged block by block (Chan et al.'s par
 and M2), so they are exact even when trajectories are not kept; quantiles are computed at the end
 from the kept cells (see ``quantiles_cells``).
 
-A file marked complete is exactly the uninterrupted run's file. A block is committed in two flushed
-steps: (1) its data, the running moments it leads to — written into the spare one of two moment
-slots, each tagged with the cell count it belongs to — and a journal row with the block's checksum;
-(2) the condition's ``cells_done``. Whenever the process dies, ``cells_done`` names a block boundary
-whose moments are in one slot; ``--resume`` cuts whatever lies beyond it, checks every journaled
-block against its checksum and restores mean and SD from that slot. The end-of-run pass records each
-condition's quantiles (``quantiles_cells``) before it shrinks anything, so it resumes too. Chunks of
-the cell axis never straddle two blocks, so writing a block never rewrites an earlier block's chunk.
+A file marked complete is exactly the uninterrupted run's file. A block is committed in two steps:
+(1) its data, the running moments it leads to — written into the oldest of three moment slots, each
+tagged with the cell count it describes — and a journal row with the block's checksum; (2) after a
+flush, the condition's ``cells_done``, which reaches the disk with the next flush. Blocks of
+different conditions finished within ``COMMIT_SECONDS`` share one flush (a sweep of thousands of
+one-block conditions would otherwise spend its time flushing), while a condition's next block
+always waits for its previous one to be committed. Whenever the process dies, the ``cells_done``
+on disk names a block boundary whose data were flushed and whose moments sit in a slot not
+overwritten since (the slots of the last two counts are never the oldest); ``--resume`` cuts
+whatever lies beyond it, checks every journaled block against its checksum and restores mean and
+SD from that slot. The end-of-run pass records every condition's quantiles (``quantiles_cells``)
+and flushes before it shrinks anything, so it resumes too. Chunks of the cell axis never straddle
+two blocks, so writing a block never rewrites an earlier block's chunk.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import errno
 import fcntl
 import os
 import signal
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,12 +47,15 @@ QUANTILE_SAMPLE = 10_000
 CHUNK_BYTES = 1 << 20
 _STR = h5py.string_dtype("utf-8")
 #: working datasets of an incomplete condition (removed when the condition is finished)
-_WORKING = ("_moments", "_moments_cells", "_journal")
+_WORKING = ("_moments", "_journal")
+_SLOTS = 3
+#: blocks finished within this many seconds are committed with one flush
+COMMIT_SECONDS = 0.5
 
 #: ``STOCHINS_FAULT=POINT[#N][=kill|enospc]`` stops the writer at the N-th pass through POINT (tests)
 FAULT_ENV = "STOCHINS_FAULT"
-FAULT_POINTS = ("block.data", "block.cells", "block.moments", "block.journal", "block.flushed", "block.count",
-                "block.committed", "finish.start", "finish.quantiles", "finish.recorded", "finish.shrunk",
+FAULT_POINTS = ("block.data", "block.cells", "block.moments", "block.journal", "commit.flushed",
+                "commit.counted", "finish.start", "finish.quantiles", "finish.recorded", "finish.shrunk",
                 "finish.cleaned", "finish.complete")
 
 
@@ -107,9 +116,13 @@ class TrajectoryWriter:
             {"compression": "gzip", "compression_opts": compression_level, "shuffle": True}
             if compression == "gzip" else {"compression": "lzf", "shuffle": True})
         self.file = None
+        self._pending: dict[str, int] = {}  # condition -> cells done, written but not yet counted on disk
+        self._last_commit = time.monotonic()
         if resume:
             self.file = self._reopen(fingerprint, attrs)
+            self._done = {c: int(self.file["conditions"][c].attrs["cells_done"]) for c in self.conditions}
             return
+        self._done = {c: 0 for c in self.conditions}
         tmp = self.path.with_name(self.path.name + ".partial")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,10 +171,10 @@ class TrajectoryWriter:
             mean = g.create_dataset("mean", data=np.zeros((n_t, n_s)))
             std = g.create_dataset("std", data=np.full((n_t, n_s), np.nan))
             quantiles = g.create_dataset("quantiles", data=np.full((QUANTILES.size, n_t, n_s), np.nan))
-            # two slots of (mean, M2), each tagged with the cell count it describes; see the module docstring
-            g.create_dataset("_moments", data=np.zeros((2, 2, n_t, n_s)))
-            g.create_dataset("_moments_cells", data=np.array([0, -1], dtype=np.int64))
-            g.create_dataset("_journal", shape=(0, 3), maxshape=(None, 3), dtype=np.int64, chunks=(64, 3))
+            # slots of (mean, M2), each tagged (attribute "cells") with the cell count it describes
+            moments = g.create_dataset("_moments", data=np.zeros((_SLOTS, 2, n_t, n_s)))
+            moments.attrs["cells"] = np.array([0] + [-1] * (_SLOTS - 1), dtype=np.int64)
+            g.create_dataset("_journal", shape=(0, 3), maxshape=(None, 3), dtype=np.int64, chunks=(16, 3))
             _attach(traj, cell, time, species)
             _attach(params, cell, parameter)
             _attach(mean, time, species)
@@ -207,12 +220,12 @@ class TrajectoryWriter:
                                    f"their checksum (the data never reached the disk?); the file cannot be "
                                    f"resumed, run with --overwrite")
         g["_journal"].resize((len(journal), 3))
-        slots = g["_moments_cells"][...]
+        slots = g["_moments"].attrs["cells"]
         if done not in slots:
             raise ResultsError(f"{self.path}: condition {c.name!r}: no running moments for {done} cells; "
                                f"the file cannot be resumed, run with --overwrite")
         slot = int(np.flatnonzero(slots == done)[0])
-        g["_moments_cells"][1 - slot] = -1
+        g["_moments"].attrs["cells"] = np.where(np.arange(_SLOTS) == slot, done, -1)
         mean, m2 = g["_moments"][slot]
         _write_summary(g, mean, m2, done)
 
@@ -235,7 +248,8 @@ class TrajectoryWriter:
         return crc
 
     def cells_done(self, condition: str) -> int:
-        return int(self.file["conditions"][condition].attrs["cells_done"])
+        """Cells appended to a condition so far (committed, or about to be)."""
+        return self._done[condition]
 
     # ------------------------------------------------------------------ streaming
     def append(self, condition: str, first_cell: int, trajectories: np.ndarray,
@@ -249,7 +263,9 @@ class TrajectoryWriter:
                 parameters: np.ndarray | None) -> None:
         c = self.conditions[condition]
         g = self.file["conditions"][condition]
-        done = int(g.attrs["cells_done"])
+        if condition in self._pending:  # its previous block must be counted before the slots turn again
+            self.commit()
+        done = self._done[condition]
         if first_cell != done:
             raise ResultsError(f"block of cells from {first_cell} appended to {condition!r} at {done}")
         n = trajectories.shape[0]
@@ -268,12 +284,13 @@ class TrajectoryWriter:
         if p.shape[1]:
             p[done:] = params
         self._fault("block.cells")
-        slots = g["_moments_cells"][...]
-        slot = int(np.flatnonzero(slots == done)[0])
-        mean_a, m2_a = g["_moments"][slot]
+        moments = g["_moments"]
+        slots = moments.attrs["cells"]
+        mean_a, m2_a = moments[int(np.flatnonzero(slots == done)[0])]
         mean, m2 = _merge_moments(mean_a, m2_a, done, trajectories)
-        g["_moments"][1 - slot] = np.stack([mean, m2])
-        g["_moments_cells"][1 - slot] = done + n
+        oldest = int(np.argmin(slots))  # never the slot of cells_done nor of the count before it
+        moments[oldest] = np.stack([mean, m2])
+        moments.attrs["cells"] = np.where(np.arange(_SLOTS) == oldest, done + n, slots)
         _write_summary(g, mean, m2, done + n)
         self._fault("block.moments")
         crc = zlib.crc32(cells.tobytes())
@@ -285,30 +302,45 @@ class TrajectoryWriter:
         journal.resize((rows + 1, 3))
         journal[rows] = (done, n, crc)
         self._fault("block.journal")
-        self.file.flush()  # the block, its moments and its journal row are on disk ...
-        self._fault("block.flushed")
-        g.attrs["cells_done"] = done + n  # ... before the count that claims them
-        self._fault("block.count")
-        self.file.flush()
-        self._fault("block.committed")
+        self._done[condition] = self._pending[condition] = done + n
+        if time.monotonic() - self._last_commit >= COMMIT_SECONDS:
+            self.commit()
+
+    def commit(self) -> None:
+        """Flush the pending blocks, then count them (on disk with the next flush, or at close)."""
+        if not self._pending:
+            return
+        self.file.flush()  # the blocks, their moments and journal rows are on disk ...
+        self._fault("commit.flushed")
+        for condition, done in self._pending.items():  # ... before the counts that claim them
+            self.file["conditions"][condition].attrs["cells_done"] = done
+        self._pending.clear()
+        self._last_commit = time.monotonic()
+        self._fault("commit.counted")
 
     def finish(self, interrupted=lambda: False) -> bool:
         """Quantiles, then drop the working datasets and mark the file complete. ``interrupted()`` is
         asked between steps; when it turns true the file stays incomplete (and resumable) and the
         result is False."""
         try:
+            self.commit()
             self._fault("finish.start")
             for c in self.conditions.values():
                 g = self.file["conditions"][c.name]
-                traj = g["trajectories"]
                 if "quantiles_cells" not in g.attrs:
-                    n = traj.shape[0]
+                    n = g["trajectories"].shape[0]
                     if n:
-                        g["quantiles"][...] = _quantiles(traj, interrupted)
+                        g["quantiles"][...] = _quantiles(g["trajectories"], interrupted)
                     self._fault("finish.quantiles")
                     g.attrs["quantiles_cells"] = n
+                if interrupted():
                     self.file.flush()
-                    self._fault("finish.recorded")
+                    return False
+            self.file.flush()  # every condition's quantiles are on disk before anything shrinks
+            self._fault("finish.recorded")
+            for c in self.conditions.values():
+                g = self.file["conditions"][c.name]
+                traj = g["trajectories"]
                 if traj.shape[0] > c.keep:  # cells stored only for the quantiles
                     traj.resize((c.keep,) + traj.shape[1:])
                 self._fault("finish.shrunk")
@@ -316,8 +348,8 @@ class TrajectoryWriter:
                     if key in g:
                         del g[key]
                 self._fault("finish.cleaned")
-                if interrupted():
-                    return False
+            if interrupted():
+                return False
             self.file.attrs["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
             self.file.flush()
             self._fault("finish.complete")
@@ -330,6 +362,7 @@ class TrajectoryWriter:
             raise self._write_error(exc) from None
 
     def _write_error(self, exc: OSError) -> OutputWriteError:
+        self._pending.clear()  # never count blocks whose flush failed
         self.close()
         return OutputWriteError(f"{self.path}: cannot write the output ({_reason(exc)}); the file is left "
                                 f"incomplete: free space (or fix the disk) and continue with --resume")
@@ -337,6 +370,7 @@ class TrajectoryWriter:
     def close(self) -> None:
         if self.file is not None and self.file.id.valid:
             try:
+                self.commit()
                 self.file.flush()
             except OSError:
                 pass  # e.g. still no space: what reached the disk is cut back to cells_done on resume
