@@ -46,7 +46,7 @@ class _Strict(BaseModel):
 class TimeConfig(_Strict):
     start: float = 0.0
     end: float
-    samples: int = Field(61, ge=1)
+    samples: int = Field(61, ge=1, le=1_000_000)  # a guard: each sample is a row of every cell's record
 
     @model_validator(mode="after")
     def _grid(self) -> "TimeConfig":
