@@ -146,7 +146,7 @@ class TrajectoryWriter:
         f.attrs.update({k: _plain(v) for k, v in attrs.items()})
         top = f.create_group("conditions")
         for c in self.conditions.values():
-            g = top.create_group(c.name)
+            g = _compact_group(top, c.name)
             g.attrs.update({k: _plain(v) for k, v in c.settings.items()})
             g.attrs.update({"index": c.index, "cells": c.cells, "cells_done": 0, "trajectories_kept": c.keep})
             n_t, n_s, n_p = c.time.size, len(c.species), len(c.parameter_names)
@@ -379,6 +379,20 @@ class TrajectoryWriter:
                     self.file.close()
                 except OSError:
                     pass
+
+
+def _compact_group(parent: h5py.Group, name: str) -> h5py.Group:
+    """A group whose (small, often rewritten) attributes stay in its object header, a single checksummed
+    block, instead of moving to dense storage (a heap and a B-tree) past 8 attributes: rewriting
+    ``cells_done`` there touches several blocks, which a crash between flushes can leave disagreeing."""
+    gcpl = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
+    gcpl.set_attr_phase_change(_COMPACT_ATTRS, _COMPACT_ATTRS - 1)
+    gcpl.set_link_creation_order(0)
+    return h5py.Group(h5py.h5g.create(parent.id, name.encode("utf-8"), gcpl=gcpl))
+
+
+#: attributes kept in a condition group's object header (sweeps of many keys add one each)
+_COMPACT_ATTRS = 256
 
 
 def _rows(block: int, limit: int) -> int:
