@@ -149,6 +149,8 @@ CASES = {
     "scheduler_local_abc": ({"bd.yaml": MODEL, "run.yaml": RUN}, RUN_ARGS + ["--scheduler", "local:abc"], r"local:N"),
     "scheduler_local_0": ({"bd.yaml": MODEL, "run.yaml": RUN}, RUN_ARGS + ["--scheduler", "local:0"], r"N >= 1"),
     "scheduler_bogus": ({"bd.yaml": MODEL, "run.yaml": RUN}, RUN_ARGS + ["--scheduler", "bogus"], r"address"),
+    "block_of_gigabytes": ({"bd.yaml": MODEL, "run.yaml": RUN.replace("cells: 3", "cells: 400000000")
+                            + "block_size: 400000000\n"}, RUN_ARGS, r"block_size.*GiB"),
     "scheduler_unreachable": ({"bd.yaml": MODEL, "run.yaml": RUN},
                               RUN_ARGS + ["--scheduler", "tcp://127.0.0.1:9"], r"no Dask scheduler answered"),
 }
@@ -199,3 +201,17 @@ def test_a_refused_run_leaves_no_complete_file(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert status == 2 and len(err.strip().splitlines()) == 1 and "cell size" in err, err
     assert not stochins.open_results(tmp_path / "out.h5").complete
+
+
+def test_a_c_locale_reads_and_writes_utf_8(tmp_path):
+    """In a process whose locale is C (e.g. after ``import COPASI``) a model with non-ASCII text still loads."""
+    import subprocess
+    import sys
+
+    (tmp_path / "bd.yaml").write_text("# Ω: cell size, µm, ±\n" + MODEL, encoding="utf-8")
+    (tmp_path / "run.yaml").write_text(RUN, encoding="utf-8")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("LC_", "LANG", "PYTHONUTF8"))}
+    env.update({"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"})
+    proc = subprocess.run([sys.executable, "-m", "stochins.cli", "validate", "run.yaml"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, encoding="utf-8", errors="replace")
+    assert proc.returncode == 0, proc.stderr

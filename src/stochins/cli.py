@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--times", help="with --dose-response: comma-separated times in min (default: the last)")
 
     args = parser.parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # a C locale must not turn a "—" or a path into a traceback
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         return _VERBS[args.verb](args)
     except KeyboardInterrupt as exc:

@@ -29,6 +29,8 @@ __all__ = ["run", "prepare", "Interrupted"]
 
 #: bytes per stored value assumed when estimating the output's size (measured ~1.0 with gzip + shuffle)
 _COMPRESSED_VALUE_BYTES = 1.0
+#: most memory one block's records may take when block_size is given explicitly
+_MAX_BLOCK_BYTES = 4 << 30
 #: file bytes per condition besides its trajectories (groups, scales, summaries), for the size estimate
 _CONDITION_OVERHEAD = 32 << 10
 
@@ -86,6 +88,12 @@ class Prepared:
                 raise ConfigError(f"{self.source}: time.samples: one cell's record would take "
                                   f"{per_cell / 2**20:,.0f} MiB ({plan.time.size:,} samples x {len(plan.record)} "
                                   f"species); at most {BLOCK_BYTES >> 20} MiB: record fewer samples or species")
+            block = min(self.config.block_size or 0, self.config.cells)
+            if block * per_cell > _MAX_BLOCK_BYTES:
+                raise ConfigError(f"{self.source}: block_size: {block:,} cells of {per_cell / 2**20:.2f} MiB each "
+                                  f"would hold {block * per_cell / 2**30:,.1f} GiB in memory at once (at most "
+                                  f"{_MAX_BLOCK_BYTES >> 30} GiB); leave block_size out for blocks of <= "
+                                  f"{BLOCK_BYTES >> 20} MiB")
 
     def output_bytes(self) -> float:
         """Estimated size of the output file (compressed trajectories, plus per-condition overhead)."""
