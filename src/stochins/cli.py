@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
 
@@ -75,7 +76,14 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     try:
-        return _VERBS[args.verb](args)
+        status = _VERBS[args.verb](args)
+        if status == 3 and argv is None:
+            # the program itself, after a failed write: HDF5's state may be broken, and its shutdown code
+            # can crash on it (the file on disk is already as consistent as it will get); leave at once
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(3)
+        return status
     except KeyboardInterrupt as exc:
         signum = getattr(exc, "signum", signal.SIGINT)
         output = getattr(exc, "output", None)

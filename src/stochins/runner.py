@@ -22,7 +22,7 @@ from .api import load_model
 from .config import ConfigError, RunConfig, check_against_model, expand_conditions, load_run_config
 from .executors.local import LocalExecutor, run_interruptibly
 from .expressions import ModelError
-from .io.hdf5 import ConditionSpec, OutputLock, ResultsError, TrajectoryWriter, output_state
+from .io.hdf5 import QUANTILE_SAMPLE, ConditionSpec, OutputLock, ResultsError, TrajectoryWriter, output_state
 from .simulation import BLOCK_BYTES, Plan
 
 __all__ = ["run", "prepare", "Interrupted"]
@@ -103,7 +103,7 @@ class Prepared:
         total = 0.0
         for plan in self.plans:
             itemsize = 8 if plan.method == "ode" else 4
-            stored = max(kept, min(c.cells, 10_000))
+            stored = max(kept, min(c.cells, QUANTILE_SAMPLE))
             total += stored * plan.time.size * len(plan.record) * per_value * itemsize / 4 + _CONDITION_OVERHEAD
             total += c.cells * 8 * (1 + (len(plan.variability.names) if plan.variability else 0))
         return total
@@ -230,8 +230,8 @@ def _check_free_space(out: Path, prepared: Prepared) -> None:
         return
     need = prepared.output_bytes()
     if need > free:
-        raise ResultsError(f"{out}: the output needs about {need / 1e9:,.2f} GB and {out.parent} has "
-                           f"{free / 1e9:,.2f} GB free; keep fewer trajectories (output.trajectories), "
+        raise ResultsError(f"{out}: the output needs about {need / 1e6:,.1f} MB and {out.parent} has "
+                           f"{free / 1e6:,.1f} MB free; keep fewer trajectories (output.trajectories), "
                            f"record fewer species or samples, or write elsewhere (-o)")
 
 

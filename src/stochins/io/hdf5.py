@@ -28,7 +28,9 @@ import errno
 import fcntl
 import os
 import signal
+import sys
 import time
+import traceback
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +118,7 @@ class TrajectoryWriter:
             {"compression": "gzip", "compression_opts": compression_level, "shuffle": True}
             if compression == "gzip" else {"compression": "lzf", "shuffle": True})
         self.file = None
+        self._open: dict[str, _Open] = {}   # condition -> its datasets, open while a block is pending
         self._pending: dict[str, int] = {}  # condition -> cells done, written but not yet counted on disk
         self._last_commit = time.monotonic()
         if resume:
@@ -256,15 +259,18 @@ class TrajectoryWriter:
                parameters: np.ndarray | None = None) -> None:
         try:
             self._append(condition, first_cell, trajectories, parameters)
-        except OSError as exc:
-            raise self._write_error(exc) from None
+        except ResultsError:
+            raise
+        except (OSError, RuntimeError) as exc:  # h5py reports some failed writes as RuntimeError
+            with _quiet_unraisable():
+                raise self._write_error(exc) from None
 
     def _append(self, condition: str, first_cell: int, trajectories: np.ndarray,
                 parameters: np.ndarray | None) -> None:
         c = self.conditions[condition]
-        g = self.file["conditions"][condition]
         if condition in self._pending:  # its previous block must be counted before the slots turn again
             self.commit()
+        g = self._open.setdefault(condition, _Open(self.file["conditions"][condition]))
         done = self._done[condition]
         if first_cell != done:
             raise ResultsError(f"block of cells from {first_cell} appended to {condition!r} at {done}")
@@ -306,6 +312,10 @@ class TrajectoryWriter:
         if time.monotonic() - self._last_commit >= COMMIT_SECONDS:
             self.commit()
 
+    # The datasets a pending block wrote to stay open until the flush that commits it: closing a
+    # dataset writes its cached chunks, and h5py drops any error from that write (a full disk would
+    # then be noticed by nobody, and cells_done would claim chunks that are not on disk).
+
     def commit(self) -> None:
         """Flush the pending blocks, then count them (on disk with the next flush, or at close)."""
         if not self._pending:
@@ -314,6 +324,7 @@ class TrajectoryWriter:
         self._fault("commit.flushed")
         for condition, done in self._pending.items():  # ... before the counts that claim them
             self.file["conditions"][condition].attrs["cells_done"] = done
+            self._open.pop(condition, None)  # flushed: closing writes nothing
         self._pending.clear()
         self._last_commit = time.monotonic()
         self._fault("commit.counted")
@@ -354,31 +365,81 @@ class TrajectoryWriter:
             self.file.flush()
             self._fault("finish.complete")
             self.file.attrs["complete"] = True
+            self.file.flush()  # a failure here still raises: close() below would swallow it
             self.close()
             return True
         except _Stop:
             return False
-        except OSError as exc:
+        except ResultsError:
+            raise
+        except (OSError, RuntimeError) as exc:
             raise self._write_error(exc) from None
 
-    def _write_error(self, exc: OSError) -> OutputWriteError:
+    def _write_error(self, exc: BaseException) -> OutputWriteError:
         self._pending.clear()  # never count blocks whose flush failed
-        self.close()
+        with _quiet_unraisable():
+            traceback.clear_frames(exc.__traceback__)  # let the failed writes' dataset handles go now
+            self.close()
         return OutputWriteError(f"{self.path}: cannot write the output ({_reason(exc)}); the file is left "
                                 f"incomplete: free space (or fix the disk) and continue with --resume")
 
     def close(self) -> None:
-        if self.file is not None and self.file.id.valid:
+        if self.file is None or not self.file.id.valid:
+            return
+        with _quiet_unraisable():
             try:
                 self.commit()
                 self.file.flush()
-            except OSError:
+            except (OSError, RuntimeError):
                 pass  # e.g. still no space: what reached the disk is cut back to cells_done on resume
             finally:
+                self._open.clear()
                 try:
                     self.file.close()
-                except OSError:
+                except (OSError, RuntimeError):
                     pass
+
+
+class _quiet_unraisable:
+    """From the first failed write on, drop h5py's reports of that failure: HDF5 repeats it (already
+    reported in one line) for every handle it flushes on the way out, whenever Python frees the handle,
+    and h5py prints each through ``sys.excepthook`` (Cython's handler of errors in ``__dealloc__``) or
+    ``sys.unraisablehook``. Every other report passes through unchanged."""
+
+    @staticmethod
+    def _echo(value) -> bool:
+        text = str(value)
+        return not ("file write failed" in text or "decrement id ref count" in text)
+
+    def __enter__(self):
+        if not getattr(sys.unraisablehook, "_stochins", False):
+            unraisable, excepthook = sys.unraisablehook, sys.excepthook
+
+            def on_unraisable(u):
+                if self._echo(u.exc_value):
+                    unraisable(u)
+
+            def on_exception(kind, value, tb):
+                if self._echo(value):
+                    excepthook(kind, value, tb)
+
+            on_unraisable._stochins = True
+            sys.unraisablehook, sys.excepthook = on_unraisable, on_exception
+
+    def __exit__(self, *exc):
+        pass
+
+
+class _Open:
+    """A condition group whose datasets, once opened, stay open (see TrajectoryWriter.commit)."""
+
+    def __init__(self, group: h5py.Group):
+        self.group, self.datasets = group, {}
+
+    def __getitem__(self, name: str) -> h5py.Dataset:
+        if name not in self.datasets:
+            self.datasets[name] = self.group[name]
+        return self.datasets[name]
 
 
 def _compact_group(parent: h5py.Group, name: str) -> h5py.Group:
