@@ -190,7 +190,8 @@ def _run_locked(prepared: Prepared, out: Path, resume, overwrite, progress, log,
                 writer.append(spec.name, result.first_cell, result.trajectories, result.drawn)
                 n = result.trajectories.shape[0]
                 bar.update(n)
-                if log:
+                if log:  # a block reported done is on disk
+                    writer.commit()
                     log(f"{spec.name}: cells {result.first_cell}-{result.first_cell + n - 1} done "
                         f"({result.first_cell + n}/{config.cells})")
         signals.check()

@@ -8,17 +8,17 @@ from the kept cells (see ``quantiles_cells``).
 
 A file marked complete is exactly the uninterrupted run's file. A block is committed in two steps:
 (1) its data, the running moments it leads to — written into the oldest of three moment slots, each
-tagged with the cell count it describes — and a journal row with the block's checksum; (2) after a
-flush, the condition's ``cells_done``, which reaches the disk with the next flush. Blocks of
-different conditions finished within ``COMMIT_SECONDS`` share one flush (a sweep of thousands of
-one-block conditions would otherwise spend its time flushing), while a condition's next block
-always waits for its previous one to be committed. Whenever the process dies, the ``cells_done``
-on disk names a block boundary whose data were flushed and whose moments sit in a slot not
-overwritten since (the slots of the last two counts are never the oldest); ``--resume`` cuts
-whatever lies beyond it, checks every journaled block against its checksum and restores mean and
-SD from that slot. The end-of-run pass records every condition's quantiles (``quantiles_cells``)
-and flushes before it shrinks anything, so it resumes too. Chunks of the cell axis never straddle
-two blocks, so writing a block never rewrites an earlier block's chunk.
+tagged with the cell count it describes — and a journal row with the block's checksum; a flush;
+(2) the condition's ``cells_done``; a flush. Blocks of different conditions finished within
+``COMMIT_SECONDS`` share one commit (a sweep of thousands of one-block conditions would otherwise
+spend its time flushing), while a condition's next block always waits for its previous one to be
+committed. Whenever the process dies, the ``cells_done`` on disk names a block boundary whose data
+were flushed and whose moments sit in a slot not overwritten since (the slots of the last two
+counts are never the oldest); ``--resume`` cuts whatever lies beyond it, checks every journaled
+block against its checksum and restores mean and SD from that slot. The end-of-run pass records
+every condition's quantiles (``quantiles_cells``) and flushes before it shrinks anything, so it
+resumes too. Chunks of the cell axis never straddle two blocks, so writing a block never rewrites
+an earlier block's chunk.
 """
 
 from __future__ import annotations
@@ -257,19 +257,13 @@ class TrajectoryWriter:
     # ------------------------------------------------------------------ streaming
     def append(self, condition: str, first_cell: int, trajectories: np.ndarray,
                parameters: np.ndarray | None = None) -> None:
-        try:
-            self._append(condition, first_cell, trajectories, parameters)
-        except ResultsError:
-            raise
-        except (OSError, RuntimeError) as exc:  # h5py reports some failed writes as RuntimeError
-            with _quiet_unraisable():
-                raise self._write_error(exc) from None
+        self._guarded(self._append, condition, first_cell, trajectories, parameters)
 
     def _append(self, condition: str, first_cell: int, trajectories: np.ndarray,
                 parameters: np.ndarray | None) -> None:
         c = self.conditions[condition]
         if condition in self._pending:  # its previous block must be counted before the slots turn again
-            self.commit()
+            self._commit()
         g = self._open.setdefault(condition, _Open(self.file["conditions"][condition]))
         done = self._done[condition]
         if first_cell != done:
@@ -310,14 +304,26 @@ class TrajectoryWriter:
         self._fault("block.journal")
         self._done[condition] = self._pending[condition] = done + n
         if time.monotonic() - self._last_commit >= COMMIT_SECONDS:
-            self.commit()
+            self._commit()
 
     # The datasets a pending block wrote to stay open until the flush that commits it: closing a
     # dataset writes its cached chunks, and h5py drops any error from that write (a full disk would
     # then be noticed by nobody, and cells_done would claim chunks that are not on disk).
 
     def commit(self) -> None:
-        """Flush the pending blocks, then count them (on disk with the next flush, or at close)."""
+        """Flush the pending blocks, then count them and flush again: on return they are on disk."""
+        self._guarded(self._commit)
+
+    def _guarded(self, step, *args):
+        try:
+            return step(*args)
+        except ResultsError:
+            raise
+        except (OSError, RuntimeError) as exc:  # h5py reports some failed writes as RuntimeError
+            with _quiet_unraisable():
+                raise self._write_error(exc) from None
+
+    def _commit(self) -> None:
         if not self._pending:
             return
         self.file.flush()  # the blocks, their moments and journal rows are on disk ...
@@ -326,15 +332,16 @@ class TrajectoryWriter:
             self.file["conditions"][condition].attrs["cells_done"] = done
             self._open.pop(condition, None)  # flushed: closing writes nothing
         self._pending.clear()
-        self._last_commit = time.monotonic()
         self._fault("commit.counted")
+        self.file.flush()
+        self._last_commit = time.monotonic()
 
     def finish(self, interrupted=lambda: False) -> bool:
         """Quantiles, then drop the working datasets and mark the file complete. ``interrupted()`` is
         asked between steps; when it turns true the file stays incomplete (and resumable) and the
         result is False."""
         try:
-            self.commit()
+            self._commit()
             self._fault("finish.start")
             for c in self.conditions.values():
                 g = self.file["conditions"][c.name]
@@ -373,7 +380,8 @@ class TrajectoryWriter:
         except ResultsError:
             raise
         except (OSError, RuntimeError) as exc:
-            raise self._write_error(exc) from None
+            with _quiet_unraisable():
+                raise self._write_error(exc) from None
 
     def _write_error(self, exc: BaseException) -> OutputWriteError:
         self._pending.clear()  # never count blocks whose flush failed
@@ -388,7 +396,7 @@ class TrajectoryWriter:
             return
         with _quiet_unraisable():
             try:
-                self.commit()
+                self._commit()
                 self.file.flush()
             except (OSError, RuntimeError):
                 pass  # e.g. still no space: what reached the disk is cut back to cells_done on resume
