@@ -261,8 +261,8 @@ def test_interrupted_run_needs_resume_and_resume_finishes_it(work, capsys, monke
     (work / "good.yaml").write_text(GOOD + "block_size: 1\n")
     real_map = LocalExecutor.map
 
-    def interrupted_map(self, plan, blocks):  # Ctrl-C after the first block of cells
-        it = real_map(self, plan, blocks)
+    def interrupted_map(self, plan, blocks, check=None):  # Ctrl-C after the first block of cells
+        it = real_map(self, plan, blocks, check)
         yield next(it)
         raise KeyboardInterrupt
 

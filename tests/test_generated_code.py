@@ -26,6 +26,7 @@ import naive
 import stochins
 from conftest import DATA
 from stochins.compile import CompiledModel, compile_network
+from stochins.errors import ModelError
 from stochins.network import Network
 
 RTOL = 1e-12
@@ -87,7 +88,7 @@ reactions:
   decay: {equation: "D -> 0", rate: "k1 / (1 + A * k2)"}
 """
 
-# names that compile.py also uses for its own symbols (see the xfail test below)
+# names that compile.py also uses for its own symbols (refused by network.py, see the test below)
 INTERNAL_NAMES = """
 name: internal_names
 species: {A: 10, B: 0}
@@ -267,15 +268,16 @@ def test_generated_code_equals_naive_reference(name):
     assert not problems, report(problems)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug in compile.py: its internal symbols __d<k> (hoisted constants), __size__ and __inv__ "
-                          "share the namespace of model symbols, so a parameter (or species, input) with one of "
-                          "these valid names is read as the hoisted constant or the cell size; e.g. rate "
-                          "'k * __d0' evaluates to 0")
-def test_model_symbols_named_like_compile_internals():
-    model = compile_network(Network.from_yaml_text(INTERNAL_NAMES, source="<internal_names>"))
-    problems = compare(model, jitted(model.module), random_cases(model, seed=7, states=4), fire_states=1)
-    assert not problems, report(problems)
+@pytest.mark.parametrize("name", ["__d0", "__inv__", "__size__"])
+def test_model_symbols_named_like_compile_internals_are_refused(name):
+    """compile.py's own symbols (hoisted constants __d<k>, the cell size __size__ and its inverse __inv__)
+    share the generated code's namespace, so a model name starting with '__' would be read as one of them
+    (rate 'k * __d0' evaluated to 0): network.py refuses such names with one line naming the item."""
+    text = INTERNAL_NAMES.replace("__d0: 2.0, __inv__: 3.0, __size__: 0.5, ", f"{name}: 2.0, ")
+    text = text.replace('propensity: "__inv__ * B + __size__"', f'propensity: "{name} * B"').replace(
+        "k * __d0", "k")
+    with pytest.raises(ModelError, match=rf"<internal_names>: parameter name '{name}' is reserved"):
+        Network.from_yaml_text(text, source="<internal_names>")
 
 
 # ---------------------------------------------------------------------------- power checks

@@ -106,7 +106,7 @@ def test_observables_round_trip_through_hdf5_and_xarray(tmp_path, model_path):
             np.testing.assert_allclose(g["observable_mean"][...], obs.mean(axis=0), rtol=1e-12, atol=1e-12)
             np.testing.assert_allclose(g["observable_std"][...], obs.std(axis=0, ddof=1), rtol=1e-10, atol=1e-12)
             np.testing.assert_allclose(g["observable_quantiles"][...], np.quantile(obs, QUANTILES, axis=0))
-            assert "_observable_m2" not in g
+            assert "_observable_moments" not in g
         ds = cond.to_xarray()
         assert list(ds["observable"].values) == ["half", "above_30"]
         assert ds["observable_trajectories"].dims == ("cell", "time", "observable")
@@ -184,7 +184,7 @@ def test_resume_continues_the_observables_bit_for_bit(tmp_path, model_path):
     name = stochins.open_results(out).conditions[0]
     with h5py.File(out, "a") as f:  # a killed writer may leave rows beyond cells_done: resume drops them
         g = f["conditions"][name]
-        assert g.attrs["cells_done"] == 100 and "_observable_m2" in g
+        assert g.attrs["cells_done"] == 100 and "_observable_moments" in g
         g["observable_trajectories"].resize((250, 9, 2))  # rows a later block would not overwrite
     stochins.run(run, output=out, resume=True, progress=False)
     with h5py.File(out, "r") as a, h5py.File(whole, "r") as b:

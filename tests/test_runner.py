@@ -75,7 +75,7 @@ def test_layout_attributes_and_dimension_scales(tmp_path):
         assert np.prod(traj.chunks) * traj.dtype.itemsize <= 1 << 20
         assert [d.label or traj.dims[i][0].name.rsplit("/", 1)[-1] for i, d in enumerate(traj.dims)] \
             == ["cell", "time", "species"]
-        assert g.attrs["cells_done"] == 300 and "_m2" not in g
+        assert g.attrs["cells_done"] == 300 and "_moments" not in g and "_journal" not in g
 
 
 def test_xarray_opens_each_condition_with_named_coordinates(tmp_path):

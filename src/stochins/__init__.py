@@ -1,6 +1,14 @@
 """stochins: stochastic single-cell simulation of insulin signal transduction."""
 
+import os as _os
+
 from ._version import __version__
+
+# numba's OpenMP threading layer busy-waits between parallel regions by default, which doubles the
+# CPU time of a run on a machine where another process holds a core; wait passively instead
+# (read when the layer loads, so before numba's first parallel launch; the environment wins).
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+_os.environ.setdefault("KMP_BLOCKTIME", "0")
 
 from .api import Result, builtin_models, load_model, simulate  # noqa: E402
 from .compile import CompiledModel  # noqa: E402

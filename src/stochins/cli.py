@@ -1,16 +1,20 @@
 """The ``stochins`` command line: run | validate | info | summarize | plot | report | models | methods | export.
 
-Bad input (run file, model, arguments) exits with status 2 and one line on stderr, never a
-traceback; a simulation failure exits 1; Ctrl-C exits 130 leaving a resumable file.
+Bad input (run file, model, arguments, output path) exits with status 2 and one line on stderr,
+never a traceback; a simulation failure exits 1; an output that cannot be written (disk full, I/O
+error) exits 3 leaving a resumable file; SIGINT (Ctrl-C) exits 130 and SIGTERM 143, leaving a
+resumable file.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import signal
 import sys
 
-from . import __version__
+from ._version import __version__
 
 
 class _Parser(argparse.ArgumentParser):
@@ -93,16 +97,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--boot", type=int, default=200, help="bootstrap resamples for the intervals (default 200)")
 
     args = parser.parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # a C locale must not turn a "—" or a path into a traceback
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
-        return _VERBS[args.verb](args)
-    except KeyboardInterrupt:
-        print("stochins: interrupted; the output is marked incomplete: continue with --resume", file=sys.stderr)
-        return 130
+        status = _VERBS[args.verb](args)
+        if status == 3 and argv is None:
+            # the program itself, after a failed write: HDF5's state may be broken, and its shutdown code
+            # can crash on it (the file on disk is already as consistent as it will get); leave at once
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(3)
+        return status
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        output = getattr(exc, "output", None)
+        what = "SIGTERM" if signum == signal.SIGTERM else "interrupted"
+        tail = (f"; {output} is marked incomplete: continue with --resume" if output is not None
+                else "; no output was written")
+        print(f"stochins: {what}{tail}", file=sys.stderr)
+        return 128 + int(signum)
 
 
 def _run(args) -> int:
     from .config import ConfigError
-    from .io.hdf5 import ResultsError
+    from .executors import ExecutorError, SchedulerError
+    from .errors import ArgumentError, ModelError
+    from .io.hdf5 import OutputWriteError, ResultsError
     from .runner import run
     from .simulation import SimulationError
 
@@ -111,7 +132,9 @@ def _run(args) -> int:
         out = run(args.runfile, output=args.output, resume=args.resume, overwrite=args.overwrite,
                   progress=False if args.quiet else None, log=log, cells=args.cells, seed=args.seed,
                   threads=args.threads, scheduler=args.scheduler)
-    except (ConfigError, ResultsError) as exc:
+    except (OutputWriteError, ExecutorError) as exc:
+        return _fail(exc, 3)
+    except (ConfigError, ResultsError, ModelError, ArgumentError, SchedulerError) as exc:
         return _fail(exc, 2)
     except SimulationError as exc:
         return _fail(exc, 1)
@@ -126,13 +149,14 @@ def _validate(args) -> int:
 
     try:
         prepared = prepare(args.runfile)
+        out = prepared.config.output_path()
     except ConfigError as exc:
         return _fail(exc, 2)
     c = prepared.config
     print(f"{args.runfile}: ok — model {prepared.model.network.name} ({len(prepared.model.species)} species, "
           f"{len(prepared.model.reactions)} reactions), {len(prepared.conditions)} condition(s) x {c.cells} cells, "
           f"method {c.method}, {c.time.samples} samples from {c.time.start} to {c.time.end} min, "
-          f"output {c.output_path()}")
+          f"output {out} (about {_size(prepared.output_bytes())})")
     return 0
 
 
@@ -141,17 +165,18 @@ def _info(args) -> int:
 
     try:
         r = open_results(args.results)
+        conditions = list(r)
     except ResultsError as exc:
         return _fail(exc, 2)
     a = r.attrs
     print(f"{r.path}: {'complete' if r.complete else 'INCOMPLETE (resume with stochins run RUNFILE --resume)'}")
     print(f"  model {a.get('model_name')} · method {a.get('method')} · seed {a.get('seed')} · "
           f"stochins {a.get('stochins_version')} · created {a.get('created')}")
-    for cond in r:
+    for cond in conditions:
         s = cond.settings
         settings = ", ".join(f"{k}={v}" for k, v in s.items()
                              if k not in ("index", "cells", "cells_done", "trajectories_kept", "condition_key",
-                                          "quantiles_cells"))
+                                          "quantiles_cells", "model_hash"))
         print(f"  condition {cond.name}: {cond.cells_done}/{s.get('cells')} cells, "
               f"{s.get('trajectories_kept')} trajectories kept, {cond.time.size} samples "
               f"{cond.time[0]:g}-{cond.time[-1]:g} min{'; ' + settings if settings else ''}")
@@ -333,6 +358,12 @@ def _export(args) -> int:
     except OSError as exc:
         return _fail(OSError(f"{args.output}: cannot write ({exc.strerror})"), 2)
     return 0
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:,.0f} TB"
 
 
 def _fail(exc: Exception, status: int) -> int:

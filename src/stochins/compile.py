@@ -179,8 +179,11 @@ def compile_network(network: Network) -> CompiledModel:
             if not network.species[s].constant:  # boundary species never change
                 change_m[j, sidx[s]] += n
         reads.append({sidx[s] for s in _propensity_symbols(network, r) if s in sidx})
-    depends = [[k for k in range(M) if reads[k] & set(np.flatnonzero(change_m[j]).tolist())]
-               for j in range(M)]
+    readers: list[list[int]] = [[] for _ in range(S)]  # species -> reactions whose propensity reads it
+    for k, r in enumerate(reads):
+        for s in r:
+            readers[s].append(k)
+    depends = [sorted(set().union(*(readers[s] for s in np.flatnonzero(change_m[j])))) for j in range(M)]
 
     hoist = _Hoist(set(species) | set(inputs))
     trees = {det: [hoist(_propensity_tree(network, network.reactions[n], det)) for n in reactions]

@@ -13,6 +13,8 @@ import difflib
 import hashlib
 import itertools
 import math
+import os
+import string
 import types
 import typing
 from pathlib import Path
@@ -29,6 +31,12 @@ from .yamlio import load_yaml
 __all__ = ["RunConfig", "ConfigError", "load_run_config", "TimeConfig", "OutputConfig"]
 
 
+#: longest file name (one path component) most file systems accept
+NAME_MAX = 255
+#: most conditions a sweep may expand to (each is a group in the output and a plan in memory)
+MAX_CONDITIONS = 100_000
+
+
 class ConfigError(ValueError):
     """A run file is invalid; the message is one line naming the file and the key."""
 
@@ -40,7 +48,7 @@ class _Strict(BaseModel):
 class TimeConfig(_Strict):
     start: float = 0.0
     end: float
-    samples: int = Field(61, ge=1)
+    samples: int = Field(61, ge=1, le=1_000_000)  # a guard: each sample is a row of every cell's record
 
     @model_validator(mode="after")
     def _grid(self) -> "TimeConfig":
@@ -53,6 +61,28 @@ class TimeConfig(_Strict):
 
 class OutputConfig(_Strict):
     path: str = "results/{name}.h5"
+
+    @field_validator("path")
+    @classmethod
+    def _template(cls, v):
+        """Only the documented field: ``str.format`` would also evaluate ``{name.__class__}`` or ``{0}``."""
+        if not v.strip():
+            raise ValueError("expected a file path")
+        if "\x00" in v:
+            raise ValueError("a path cannot hold a NUL byte")
+        try:
+            fields = [f for _, f, spec, conv in string.Formatter().parse(v) if f is not None or spec or conv]
+            extra = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(v) if spec or conv]
+        except ValueError as exc:  # e.g. a single '{' or '}'
+            raise ValueError(f"bad template ({exc}); the only field is {{name}} (write {{{{ for a brace)") from None
+        for f in fields:
+            if f != "name":
+                hint = difflib.get_close_matches(str(f), ["name"], n=1)
+                raise ValueError(f"unknown field {{{f}}} in the template; the only field is {{name}}"
+                                 f"{' (did you mean {name}?)' if hint else ''}")
+        if extra:
+            raise ValueError("the template field {name} takes no format spec or conversion")
+        return v
     compression: Literal["gzip", "lzf", "none"] = "gzip"
     compression_level: int = Field(4, ge=0, le=9)
     trajectories: Union[Literal["all", "none"], int] = "all"
@@ -154,7 +184,12 @@ class _RunFields(_Strict):
 
     def output_path(self) -> Path:
         """Relative output paths are taken from the working directory, like any command's output."""
-        return Path(self.output.path.format(name=self.run_name))
+        path = Path(self.output.path.format(name=self.run_name))
+        for part in path.parts:
+            if len(os.fsencode(part)) > NAME_MAX:
+                raise ConfigError(f"{self._source or '<run>'}: output.path: the name {part[:40]!r}... is longer "
+                                  f"than file systems allow ({NAME_MAX} bytes)")
+        return path
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True), sort_keys=False)
@@ -185,6 +220,10 @@ def expand_conditions(config: RunConfig, source: str = "<run>") -> list[Conditio
         return [Condition("default", 0, {}, config)]
     keys = list(config.sweep)
     lists = [config.sweep[k] for k in keys]
+    count = len(lists[0]) if config.sweep_mode == "zip" else math.prod(len(v) for v in lists)
+    if count > MAX_CONDITIONS:
+        raise ConfigError(f"{source}: sweep: {count:,} conditions (at most {MAX_CONDITIONS:,}); "
+                          f"split the sweep into several runs")
     combos = list(zip(*lists)) if config.sweep_mode == "zip" else list(itertools.product(*lists))
     short = _short_names(keys)
     base = config.model_dump(mode="python", exclude={"sweep", "sweep_mode", "base_dir"})
@@ -246,9 +285,13 @@ def load_run_config(path: str | Path, **overrides: Any) -> RunConfig:
     """Read and validate a run file; ``overrides`` are top-level keys (e.g. cells, seed) from the CLI."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read run file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {exc.start}); a run file is YAML text") from None
+    if "\x00" in text:
+        raise ConfigError(f"{path}: not a text file (it holds NUL bytes); a run file is YAML text")
     try:
         data = load_yaml(text)
     except yaml.YAMLError as exc:

@@ -17,6 +17,9 @@ from .errors import ModelError
 
 __all__ = ["Expr", "ModelError", "FUNCTIONS"]
 
+#: longest expression text accepted (a guard against generated or hostile input)
+MAX_EXPRESSION = 100_000
+
 
 #: functions a model expression may call, with their Python/numba implementation names
 _MATH_FUNCS = {
@@ -58,10 +61,14 @@ class Expr:
         text = repr(float(value)) if not isinstance(value, str) else value.strip()
         if not text:
             raise ModelError(f"{where}: empty expression")
+        if len(text) > MAX_EXPRESSION:
+            raise ModelError(f"{where}: expression of {len(text):,} characters (at most {MAX_EXPRESSION:,})")
         try:
             tree = ast.parse(text.replace("^", "**"), mode="eval")
         except SyntaxError as exc:
-            raise ModelError(f"{where}: cannot parse expression {text!r} ({exc.msg})") from None
+            raise ModelError(f"{where}: cannot parse expression {text[:80]!r} ({exc.msg})") from None
+        except (RecursionError, MemoryError):
+            raise ModelError(f"{where}: expression nested too deeply to parse ({text[:40]!r}...)") from None
         for node in ast.walk(tree):  # node types first, so 'lambda' is reported as such
             if not isinstance(node, _ALLOWED_NODES + (ast.keyword,)):  # keywords: reported below
                 raise ModelError(f"{where}: {type(node).__name__} is not allowed in expression {text!r}")
@@ -76,6 +83,13 @@ class Expr:
                                      f"allowed: {', '.join(sorted(FUNCTIONS))}")
                 if node.keywords:
                     raise ModelError(f"{where}: keyword arguments are not allowed in {text!r}")
+        for node in ast.walk(tree):  # constant powers are folded by compilers: refuse the ones that overflow
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and not any(
+                    isinstance(n, (ast.Name, ast.Call)) for n in ast.walk(node)):
+                value = Expr(text, ast.Expression(node), frozenset()).evaluate({})
+                if not math.isfinite(value):
+                    raise ModelError(f"{where}: constant power {ast.unparse(node)[:60]!r} overflows or is undefined "
+                                     f"in {text[:80]!r}")
         tree = _Specials(where, text).visit(tree)
         ast.fix_missing_locations(tree)
         symbols = frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
@@ -98,8 +112,10 @@ class Expr:
         return ast.unparse(tree.body)
 
     def evaluate(self, env: Mapping[str, float]) -> float:
-        code = compile(ast.fix_missing_locations(_Rename(lambda s: f"_e[{s!r}]").visit(
-            _copy(self.tree))), "<expr>", "eval")
+        # integer constants become floats, so 10 ** 10 ** 10 overflows at once (an error) instead of
+        # building a ten-billion-digit integer
+        code = compile(ast.fix_missing_locations(_Floats().visit(_Rename(lambda s: f"_e[{s!r}]").visit(
+            _copy(self.tree)))), "<expr>", "eval")
         try:
             value = eval(code, {"math": math, "_e": env, "__builtins__": _SAFE_BUILTINS})
         except (ZeroDivisionError, OverflowError, ValueError):
@@ -163,6 +179,13 @@ class _Specials(ast.NodeTransformer):
         if name not in ("min", "max", "pow") and len(args) != 1:
             raise ModelError(f"{self.where}: {name}() takes 1 argument in {self.text!r}")
         node.func = ast.Name(id=_MATH_FUNCS[name], ctx=ast.Load())
+        return node
+
+
+class _Floats(ast.NodeTransformer):
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        if isinstance(node.value, int) and not isinstance(node.value, bool):
+            return ast.Constant(float(node.value))
         return node
 
 

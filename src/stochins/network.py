@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import keyword
 import math
 import re
 from dataclasses import dataclass, field
@@ -22,7 +23,13 @@ from .yamlio import load_yaml
 __all__ = ["Network", "Reaction", "Species", "Event", "ModelError", "parse_equation"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_RESERVED = FUNCTIONS | {"t", "time", "math", "and", "or", "not", "if", "else", "True", "False", "None"}
+# Python keywords cannot be printed into generated code, and names starting with "__" are the
+# generated code's own (the cell size __size__, its inverse __inv__, hoisted constants __d0, ...)
+_RESERVED = FUNCTIONS | {"t", "time", "math"} | set(keyword.kwlist)
+#: largest initial count (counts are int64, and exact as float64 below 2**53)
+MAX_COUNT = 2**53
+#: longest species/parameter/reaction name (HDF5 strings and messages stay readable)
+_MAX_NAME = 200
 _TOP_KEYS = ("name", "description", "time_unit", "species", "parameters", "inputs", "expressions", "reactions",
              "events")
 _REACTION_KEYS = ("equation", "rate", "propensity", "description")
@@ -103,9 +110,13 @@ class Network:
     def from_yaml(cls, path: str | Path) -> "Network":
         path = Path(path)
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ModelError(f"{path}: cannot read model file ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:
+            raise ModelError(f"{path}: not a UTF-8 text file (byte {exc.start}); a model file is YAML text") from None
+        if "\x00" in text:
+            raise ModelError(f"{path}: not a text file (it holds NUL bytes); a model file is YAML text")
         return cls.from_yaml_text(text, source=str(path))
 
     @classmethod
@@ -142,9 +153,13 @@ class Network:
 
         def declare(name: Any, kind: str) -> str:
             if not isinstance(name, str) or not _NAME.match(name):
-                raise ModelError(f"{source}: {kind} name {name!r} is not a valid identifier")
-            if name in _RESERVED:
-                raise ModelError(f"{source}: {kind} name {name!r} is reserved")
+                raise ModelError(f"{source}: {kind} name {str(name)[:60]!r} is not a valid identifier")
+            if len(name) > _MAX_NAME:
+                raise ModelError(f"{source}: {kind} name {name[:40]!r}... is longer than {_MAX_NAME} characters")
+            if name in _RESERVED or name.startswith("__"):
+                why = "a Python keyword" if keyword.iskeyword(name) else \
+                    "internal (names starting with '__' are stochins' own)" if name.startswith("__") else "a function or time"
+                raise ModelError(f"{source}: {kind} name {name!r} is reserved ({why}); rename it")
             if name in seen:
                 raise ModelError(f"{source}: duplicate name {name!r} ({seen[name]} and {kind})")
             seen[name] = kind
@@ -198,6 +213,8 @@ class Network:
             where = f"{source}: reaction {name!r}"
             if not isinstance(name, str) or not _NAME.match(name):
                 raise ModelError(f"{source}: reaction name {name!r} is not a valid identifier")
+            if len(name) > _MAX_NAME:
+                raise ModelError(f"{source}: reaction name {name[:40]!r}... is longer than {_MAX_NAME} characters")
             if not isinstance(spec, Mapping):
                 raise ModelError(f"{where}: expected a mapping with 'equation' and 'rate' or 'propensity'")
             for key in spec:
@@ -237,6 +254,7 @@ class Network:
     def _validate(self) -> None:
         src = self.source
         self.expressions = _resolve_expressions(self.expressions, self.known_symbols(), src)
+        known = self.known_symbols()
         for r in self.reactions.values():
             where = f"{src}: reaction {r.name!r}"
             for s, _ in r.reactants + r.products:
@@ -248,9 +266,9 @@ class Network:
                 if sym in ("t", "time"):
                     raise ModelError(f"{where}: time {sym!r} in a {kind} is not supported by exact "
                                      f"simulation; drive time dependence through an input schedule")
-                if sym not in self.known_symbols():
+                if sym not in known:
                     raise ModelError(f"{where}: unknown symbol {sym!r} in {kind} "
-                                     f"{expr.text!r}{_did_you_mean(sym, self.known_symbols())}")
+                                     f"{expr.text!r}{_did_you_mean(sym, known)}")
             for s, n in r.net_change().items():
                 if self.species[s].constant and n < 0:
                     raise ModelError(f"{where}: consumes constant species {s!r}; a constant species may "
@@ -261,10 +279,10 @@ class Network:
         for r in self.reactions.values():
             value = self.propensity_expr(r).evaluate(env) if r.propensity is not None else \
                 self.rate_expr(r).evaluate(env)
-            if not value >= 0:  # also catches NaN
+            if not 0 <= value < math.inf:  # also catches NaN
                 kind = "propensity" if r.propensity is not None else "rate"
                 raise ModelError(f"{src}: reaction {r.name!r}: {kind} is {value!r} at the initial state "
-                                 f"(must be a non-negative number); clamp it, e.g. max(..., 0)")
+                                 f"(must be a finite non-negative number); clamp it, e.g. max(..., 0)")
 
     def known_symbols(self) -> set[str]:
         return set(self.species) | set(self.parameters) | set(self.inputs) | set(self.expressions)
@@ -283,6 +301,10 @@ class Network:
             if not math.isfinite(value) or value < -0.5:
                 raise ModelError(f"{self.source}: species {s.name!r}: initial count {s.initial.text!r} "
                                  f"evaluates to {value!r} (must be a non-negative number)")
+            if value > MAX_COUNT:
+                raise ModelError(f"{self.source}: species {s.name!r}: initial count {s.initial.text!r} evaluates to "
+                                 f"{value:.3g} molecules, more than stochins counts ({MAX_COUNT:.3g}); "
+                                 f"rescale the model (e.g. a smaller substance_scale for SBML)")
             counts[s.name] = int(math.floor(value + 0.5))  # nearest integer, halves up
         return counts
 

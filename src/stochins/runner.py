@@ -1,14 +1,18 @@
 """RunConfig -> conditions x blocks of cells -> executor -> writer.
 
 The only place that knows about blocks, executors and output files. Blocks are written as
-they finish, so memory is bounded by the block size; an interruption (Ctrl-C, an error) leaves a
-valid file marked incomplete, which ``resume=True`` continues bit for bit.
+they finish, so memory is bounded by the block size; an interruption (Ctrl-C, SIGTERM, an error,
+a full disk) leaves a valid file marked incomplete, which ``resume=True`` continues bit for bit.
+The run holds an exclusive lock on its output path from start to end.
 """
 
 from __future__ import annotations
 
 import secrets
+import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -16,13 +20,28 @@ import numpy as np
 
 from .models.loader import load_model
 from .config import ConfigError, RunConfig, check_against_model, expand_conditions, load_run_config
-from .executors.local import LocalExecutor
 from .engine.methods import METHODS
 from .errors import ArgumentError, ModelError
-from .io.hdf5 import ConditionSpec, ResultsError, TrajectoryWriter
-from .simulation import Plan, block_ranges
+from .executors.local import LocalExecutor, run_interruptibly
+from .io.hdf5 import QUANTILE_SAMPLE, ConditionSpec, OutputLock, ResultsError, TrajectoryWriter, output_state
+from .simulation import BLOCK_BYTES, Plan, block_ranges
 
-__all__ = ["run", "prepare"]
+__all__ = ["run", "prepare", "Interrupted"]
+
+#: bytes per stored value assumed when estimating the output's size (measured ~1.0 with gzip + shuffle)
+_COMPRESSED_VALUE_BYTES = 1.0
+#: most memory one block's records may take when block_size is given explicitly
+_MAX_BLOCK_BYTES = 4 << 30
+#: file bytes per condition besides its trajectories (groups, scales, summaries), for the size estimate
+_CONDITION_OVERHEAD = 32 << 10
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped the run; ``signum`` says which (exit status 128 + signum)."""
+
+    def __init__(self, signum: int, output: Path | None = None):
+        super().__init__(signum)
+        self.signum, self.output = signum, output
 
 
 class Prepared:
@@ -33,6 +52,7 @@ class Prepared:
         self.source = source
         self.conditions = expand_conditions(config, source)
         models = {}
+        self.model_files: list[Path] = []
         self.plans: list[Plan] = []
         for cond in self.conditions:
             c = cond.config
@@ -42,6 +62,8 @@ class Prepared:
                     models[ref] = load_model(ref, sbml=c.sbml)
                 except ModelError as exc:
                     raise ConfigError(f"{source}: model: {exc}") from None
+                if isinstance(ref, Path):
+                    self.model_files.append(ref)
             model = models[ref]
             check_against_model(c, model)
             try:
@@ -54,9 +76,40 @@ class Prepared:
             except (ModelError, ArgumentError) as exc:
                 raise ConfigError(f"{source} (condition {cond.name}): {exc}") from None
         self.model = self.plans[0].model
+        self._check_sizes()
 
     def block_size(self) -> int:
         return self.config.block_size or min(plan.default_block_size(self.config.cells) for plan in self.plans)
+
+    def _check_sizes(self) -> None:
+        """Refuse before allocating anything: a single cell's record must fit a block's memory."""
+        for plan in self.plans:
+            itemsize = 8 if plan.method == "ode" else 4
+            per_cell = plan.time.size * (len(plan.record) * itemsize + len(plan.observables) * 8)
+            if per_cell > BLOCK_BYTES:
+                raise ConfigError(f"{self.source}: time.samples: one cell's record would take "
+                                  f"{per_cell / 2**20:,.0f} MiB ({plan.time.size:,} samples x {len(plan.record)} "
+                                  f"species); at most {BLOCK_BYTES >> 20} MiB: record fewer samples or species")
+            block = min(self.config.block_size or 0, self.config.cells)
+            if block * per_cell > _MAX_BLOCK_BYTES:
+                raise ConfigError(f"{self.source}: block_size: {block:,} cells of {per_cell / 2**20:.2f} MiB each "
+                                  f"would hold {block * per_cell / 2**30:,.1f} GiB in memory at once (at most "
+                                  f"{_MAX_BLOCK_BYTES >> 30} GiB); leave block_size out for blocks of <= "
+                                  f"{BLOCK_BYTES >> 20} MiB")
+
+    def output_bytes(self) -> float:
+        """Estimated size of the output file (compressed trajectories, plus per-condition overhead)."""
+        c = self.config
+        per_value = 4.0 if c.output.compression == "none" else _COMPRESSED_VALUE_BYTES
+        kept = _kept(c)
+        total = 0.0
+        for plan in self.plans:
+            itemsize = 8 if plan.method == "ode" else 4
+            stored = max(kept, min(c.cells, QUANTILE_SAMPLE))
+            values = len(plan.record) * itemsize + len(plan.observables) * 8  # bytes per cell and time
+            total += stored * plan.time.size * values * per_value / 4 + _CONDITION_OVERHEAD
+            total += c.cells * 8 * (1 + (len(plan.variability.names) if plan.variability else 0))
+        return total
 
 
 def prepare(path_or_config: str | Path | RunConfig, **overrides) -> Prepared:
@@ -72,85 +125,154 @@ def run(path_or_config: str | Path | RunConfig, *, output: str | Path | None = N
     """Run a run file (or config) to completion; returns the output path. ``overrides``: cells, seed,
     threads (top-level run-file keys). ``progress=None`` shows a bar only on a terminal.
     ``scheduler``: a Dask scheduler address, or ``local[:N]`` for a local Dask cluster; the results
-    are identical to the default in-process executor."""
+    are identical to the default in-process executor. SIGINT and SIGTERM (when called from the main
+    thread) stop the run within about a second, leaving the output incomplete and resumable, and
+    raise :class:`Interrupted`."""
     prepared = prepare(path_or_config, **overrides)
     config = prepared.config
     out = Path(output) if output is not None else config.output_path()
-    fingerprint = config.fingerprint()
+    _check_output_path(out, path_or_config, prepared)
+    if executor is None and scheduler:
+        from .executors.dask import DaskExecutor
+
+        executor = DaskExecutor(scheduler, threads=config.threads or 1)  # before any file: a bad address leaves none
+    executor = executor or LocalExecutor(config.threads)
+    try:
+        with _Signals() as signals, OutputLock(out):
+            return _run_locked(prepared, out, resume, overwrite, progress, log, executor, signals)
+    finally:
+        executor.close()
+
+
+def _run_locked(prepared: Prepared, out: Path, resume, overwrite, progress, log, executor,
+                signals: "_Signals") -> Path:
+    config = prepared.config
+    state = output_state(out) if out.exists() else None
     if out.exists() and not resume:
         if not overwrite:
-            state = "complete" if _is_complete(out) else "incomplete (use --resume to continue it)"
-            raise ResultsError(f"{out}: output exists and is {state}; use --overwrite to replace it")
-        out.unlink()
-    if resume and out.exists():
-        import h5py
-
+            what = "not a stochins results file" if state is None else \
+                "complete" if state["complete"] else "incomplete (use --resume to continue it)"
+            raise ResultsError(f"{out}: output exists and is {what}; use --overwrite to replace it")
         try:
-            with h5py.File(out, "r") as f:
-                seed = int(f.attrs["seed"])
-        except (OSError, KeyError):
-            seed = None
-        if config.seed is None and seed is not None:
-            config.seed = seed
+            out.unlink()
+        except OSError as exc:
+            raise ResultsError(f"{out}: cannot replace the output ({exc.strerror})") from None
+    if resume and state is not None and config.seed is None and state["seed"] not in (None, "none"):
+        config.seed = int(state["seed"])
+    if not resume:
+        _check_free_space(out, prepared)
     if config.seed is None:
         config.seed = secrets.randbits(63)
     for plan in prepared.plans:
         plan.seed = config.seed
-        plan.resolve_method(config.threads)
+        run_interruptibly(lambda: plan.resolve_method(config.threads), signals.check)
+    block = prepared.block_size()
     specs = [ConditionSpec(cond.name, cond.index, {**cond.settings, "condition_key": str(plan.condition),
                                                    "method": plan.method, "model": plan.model.network.name,
+                                                   "model_hash": plan.model.model_hash,
                                                    **({"method_reason": plan.method_reason} if plan.method_reason
                                                       else {})},
                            config.cells, plan.time, list(plan.record),
                            list(plan.variability.names) if plan.variability else [],
-                           np.int32 if METHODS[plan.method].stochastic else np.float64, _kept(config),
+                           np.int32 if METHODS[plan.method].stochastic else np.float64, _kept(config), block,
                            list(plan.observables))
              for cond, plan in zip(prepared.conditions, prepared.plans)]
     attrs = {"run_config": config.to_yaml(), "model": prepared.model.network.text,
              "model_name": prepared.model.network.name, "model_hash": prepared.model.model_hash,
              "seed": str(config.seed), "method": config.method, "cells": config.cells, "sisters": config.sisters}
-    writer = TrajectoryWriter(out, attrs=attrs, conditions=specs, compression=config.output.compression,
-                              compression_level=config.output.compression_level, resume=resume,
-                              fingerprint=fingerprint)
-    if executor is None and scheduler:
-        from .executors.dask import DaskExecutor
-
-        executor = DaskExecutor(scheduler, threads=config.threads or 1)
-    executor = executor or LocalExecutor(config.threads)
-    bar = _progress(config.cells * len(specs), progress)
-    block = prepared.block_size()
+    writer = None
+    bar = None
     try:
+        writer = TrajectoryWriter(out, attrs=attrs, conditions=specs, compression=config.output.compression,
+                                  compression_level=config.output.compression_level, resume=resume,
+                                  fingerprint=config.fingerprint())
+        bar = _progress(config.cells * len(specs), progress)
         for spec, plan in zip(specs, prepared.plans):
             start = writer.cells_done(spec.name)
             bar.update(start)
-            for result in executor.map(plan, block_ranges(config.cells, block, start)):
+            for result in executor.map(plan, block_ranges(config.cells, block, start), signals.check):
+                signals.check()
                 writer.append(spec.name, result.first_cell, result.trajectories, result.drawn, result.observables)
                 n = result.trajectories.shape[0]
                 bar.update(n)
-                if log:
+                if log:  # a block reported done is on disk
+                    writer.commit()
                     log(f"{spec.name}: cells {result.first_cell}-{result.first_cell + n - 1} done "
                         f"({result.first_cell + n}/{config.cells})")
-        writer.finish()
+        signals.check()
+        if not writer.finish(lambda: signals.signum is not None):
+            signals.check()
+    except KeyboardInterrupt as exc:  # Interrupted, or raised by a caller's callback
+        exc.output = out if writer is not None else None
+        raise
     finally:
-        bar.close()
-        writer.close()
-        executor.close()
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
     return out
+
+
+def _check_output_path(out: Path, source, prepared: Prepared) -> None:
+    """The output must not be a directory, the run file or a model file (--overwrite would replace it)."""
+    if out.is_dir():
+        raise ResultsError(f"{out}: is a directory; give an output file name (e.g. {out / 'run.h5'})")
+    candidates = [(path, "model") for path in prepared.model_files]
+    if not isinstance(source, RunConfig):
+        candidates.append((Path(source), "run"))
+    for path, kind in candidates:
+        try:
+            same = out.exists() and path.exists() and out.samefile(path)
+        except OSError:
+            same = False
+        if same or out.resolve() == path.resolve():
+            raise ResultsError(f"{out}: is this run's {kind} file; refusing to write results over it")
+
+
+def _check_free_space(out: Path, prepared: Prepared) -> None:
+    try:
+        free = shutil.disk_usage(out.parent).free
+    except OSError:
+        return
+    need = prepared.output_bytes()
+    if need > free:
+        raise ResultsError(f"{out}: the output needs about {need / 1e6:,.1f} MB and {out.parent} has "
+                           f"{free / 1e6:,.1f} MB free; keep fewer trajectories (output.trajectories), "
+                           f"record fewer species or samples, or write elsewhere (-o)")
+
+
+class _Signals:
+    """SIGINT and SIGTERM during a run set a flag that the run checks while it waits for a block, between
+    blocks and inside the end-of-run pass, so neither is ever swallowed and the file is left consistent."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous: dict = {}
+
+    def __enter__(self) -> "_Signals":
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum is None:
+            self.signum = signum
+
+    def check(self) -> None:
+        if self.signum is not None:
+            raise Interrupted(self.signum)
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
 
 
 def _kept(config: RunConfig) -> int:
     keep = config.output.trajectories
     return config.cells if keep == "all" else 0 if keep == "none" else min(int(keep), config.cells)
-
-
-def _is_complete(path: Path) -> bool:
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            return bool(f.attrs.get("complete"))
-    except OSError:
-        return False
 
 
 def _progress(total: int, show: bool | None):

@@ -47,6 +47,9 @@ _PROTOCOL_KEYS = {
 }
 #: default number of stairs of a ramp (each holds the ramp's mean value over its interval)
 RAMP_STEPS = 50
+#: most breakpoints of one run's schedule (ramp stairs, pulses, table rows): a guard against 1e8
+#: stairs filling memory before anything runs; each is switched exactly by the engines anyway
+MAX_BREAKPOINTS = 100_000
 
 
 def piecewise(spec: InputSpec, name: str) -> list[tuple[float, float]]:
@@ -61,6 +64,8 @@ def piecewise(spec: InputSpec, name: str) -> list[tuple[float, float]]:
     elif _is_number(spec):
         pairs = [(-math.inf, float(spec))]
     elif isinstance(spec, Sequence) and not isinstance(spec, str) and len(spec) > 0:
+        if len(spec) > MAX_BREAKPOINTS:
+            raise ArgumentError(f"{where}: a table of {len(spec):,} rows (at most {MAX_BREAKPOINTS:,} breakpoints)")
         pairs = _table(spec, where)
     else:
         raise ArgumentError(f"{where}: expected a number, a table [[time, value], ...] or a protocol "
@@ -108,6 +113,8 @@ def _protocol(spec: dict, where: str) -> list[tuple[float, float]]:
         table = spec["table"]
         if isinstance(table, str) or not isinstance(table, Sequence) or not table:
             raise ArgumentError(f"{where}.table: expected [[time, value], ...], got {table!r}")
+        if len(table) > MAX_BREAKPOINTS:
+            raise ArgumentError(f"{where}.table: {len(table):,} rows (at most {MAX_BREAKPOINTS:,} breakpoints)")
         return _table(table, f"{where}.table")
     for key, v in spec.items():
         if not _is_number(v) or not math.isfinite(v):
@@ -131,6 +138,9 @@ def _protocol(spec: dict, where: str) -> list[tuple[float, float]]:
         count = g["count"]
         if count < 1 or count != int(count):
             raise ArgumentError(f"{where}.count: expected a positive whole number, got {spec['count']!r}")
+        if 2 * count > MAX_BREAKPOINTS:
+            raise ArgumentError(f"{where}.count: {count:,.0f} pulses are more than {MAX_BREAKPOINTS // 2:,} "
+                                f"(at most {MAX_BREAKPOINTS:,} breakpoints)")
         if g["width"] <= 0:
             raise ArgumentError(f"{where}.width: pulses must last a positive time, got {g['width']!r}")
         if g["width"] > g["period"]:
@@ -147,6 +157,9 @@ def _protocol(spec: dict, where: str) -> list[tuple[float, float]]:
     steps = g.get("steps", RAMP_STEPS)
     if steps < 1 or steps != int(steps):
         raise ArgumentError(f"{where}.steps: expected a positive whole number, got {spec.get('steps')!r}")
+    if steps > MAX_BREAKPOINTS:
+        raise ArgumentError(f"{where}.steps: {steps:,.0f} stairs are more than {MAX_BREAKPOINTS:,} (the ramp's "
+                            f"resolution is duration/steps; a few hundred stairs are usually plenty)")
     if g["duration"] <= 0:
         raise ArgumentError(f"{where}.duration: a ramp must last a positive time, got {g['duration']!r}")
     steps = int(steps)
@@ -166,14 +179,14 @@ def build_schedule(input_names: Sequence[str], defaults: Mapping[str, float],
         known = ", ".join(input_names) or "none"
         raise ArgumentError(f"inputs.{unknown[0]}: the model has no input {unknown[0]!r} (its inputs: {known})")
     per_input = {n: piecewise(inputs[n], n) if n in inputs else [(-math.inf, defaults[n])] for n in input_names}
-    times = sorted({t for pairs in per_input.values() for t, _ in pairs} | {-math.inf})
-    values = np.empty((len(times), len(input_names)))
-    for i, name in enumerate(input_names):
-        pairs = per_input[name]
-        for k, t in enumerate(times):
-            current = defaults[name]
-            for tp, v in pairs:
-                if tp <= t:
-                    current = v
-            values[k, i] = current
-    return Schedule(np.array(times, dtype=np.float64), values)
+    times = np.array(sorted({t for pairs in per_input.values() for t, _ in pairs} | {-math.inf}), dtype=np.float64)
+    if times.size > MAX_BREAKPOINTS:
+        raise ArgumentError(f"inputs: {times.size:,} breakpoints in all (at most {MAX_BREAKPOINTS:,})")
+    values = np.empty((times.size, len(input_names)))
+    for i, name in enumerate(input_names):  # at each breakpoint, the value of the last pair at or before it
+        tp = np.array([t for t, _ in per_input[name]], dtype=np.float64)
+        vp = np.array([v for _, v in per_input[name]], dtype=np.float64)
+        order = np.argsort(tp, kind="stable")
+        k = np.searchsorted(tp[order], times, side="right") - 1
+        values[:, i] = np.where(k >= 0, vp[order][np.maximum(k, 0)], defaults[name])
+    return Schedule(times, values)

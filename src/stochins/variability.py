@@ -106,6 +106,10 @@ def parse_variability(spec: Mapping[str, Any] | None, defaults: Mapping[str, flo
                     if g["cv"] < 0:
                         raise ArgumentError(f"{where}.cv: must be non-negative, got {g['cv']}")
                     a = (mean, g["cv"])
+        if name == CELL_SIZE and (values.size and values.min() <= 0 or kind == "uniform" and a[0] <= 0
+                                  or kind not in ("list", "uniform") and a[0] <= 0):
+            raise ArgumentError(f"{where}: a cell size must be positive; this {kind} can draw 0 "
+                                f"(use mean > 0, low > 0 or positive values)")
         names.append(name)
         kinds.append(_KINDS[kind])
         args.append(a)

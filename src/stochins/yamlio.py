@@ -12,8 +12,10 @@ from typing import Any
 import yaml
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys (PyYAML keeps the last one silently)."""
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """SafeLoader that rejects duplicate keys (PyYAML keeps the last one silently). LibYAML's parser
+    when PyYAML has it (a 10,000-reaction model file loads in a second instead of fifteen); the
+    constructor and the resolver below are the same Python code either way."""
 
     def construct_mapping(self, node, deep=False):
         seen = set()

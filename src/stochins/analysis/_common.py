@@ -6,7 +6,6 @@ import difflib
 from pathlib import Path
 from typing import Sequence
 
-import h5py
 import numpy as np
 
 from ..io.hdf5 import Results, open_results
@@ -49,18 +48,6 @@ def parse_species(species: str | Sequence[str]) -> list[str]:
     if not parts:
         raise AnalysisError("no species given")
     return parts
-
-
-def read_summaries(path: Path, name: str) -> dict:
-    """A condition's stored summaries in one file open (never the trajectories)."""
-    with h5py.File(path, "r") as f:
-        g = f["conditions"][name]
-        out = {"mean": g["mean"][...], "std": g["std"][...], "quantiles": g["quantiles"][...],
-               "quantile": g["quantile"][...], "cells": int(g.attrs["cells_done"])}
-        if "observable" in g:  # observables follow the species on the last axis (Condition.quantities)
-            for key in ("mean", "std", "quantiles"):
-                out[key] = np.concatenate([out[key], g["observable_" + key][...]], axis=-1)
-        return out
 
 
 def quantile_row(levels: np.ndarray, q: float) -> int | None:

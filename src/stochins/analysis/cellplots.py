@@ -11,7 +11,6 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-import h5py
 import matplotlib
 
 matplotlib.use("Agg")
@@ -19,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..io.hdf5 import Results  # noqa: E402
-from ._common import AnalysisError, as_results, check_species, quantile_row, read_summaries  # noqa: E402
+from ._common import AnalysisError, as_results, check_species, quantile_row  # noqa: E402
 from ._stream import FineHistograms, file_readouts, fine_histograms  # noqa: E402
 from .dose_response import dose_keys, dose_response, ec50, ec50_interval  # noqa: E402
 from .plots import UNITS, _colors, _save  # noqa: E402
@@ -65,7 +64,7 @@ def plot_dose_response_cells(results: Results | str | Path, path: str | Path, sp
         raise AnalysisError(f"{r.path}: not a dose sweep")
     t = float(r[r.conditions[0]].time[-1]) if time is None else time
     dr = dose_response(r, species, t, dose_key=key)
-    q = [read_summaries(r.path, n) for n in dr.conditions]
+    q = [r[n].summaries() for n in dr.conditions]
     j = r[dr.conditions[0]].species.index(species)
     ti = int(np.argmin(np.abs(r[dr.conditions[0]].time - dr.time)))
     band = {lv: np.array([s["quantiles"][quantile_row(s["quantile"], lv), ti, j] for s in q]) for lv in
@@ -151,24 +150,23 @@ def plot_cells(results: Results | str | Path, path: str | Path, species: str, co
     r = as_results(results)
     names = _ordered(r, conditions)[:4]
     fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names) + 0.6, 3.4), squeeze=False, sharey=True)
-    with h5py.File(r.path, "r") as f:
-        for ax, name in zip(axes[0], names):
-            cond = r[name]
-            check_species([species], cond.species)
-            j = cond.species.index(species)
-            s = read_summaries(r.path, name)
-            rows = {lv: quantile_row(s["quantile"], lv) for lv in (0.05, 0.25, 0.5, 0.75, 0.95)}
-            t = cond.time
-            qs = s["quantiles"][:, :, j]
-            ax.fill_between(t, qs[rows[0.05]], qs[rows[0.95]], color="grey", alpha=0.2, lw=0, label="5–95 %")
-            ax.fill_between(t, qs[rows[0.25]], qs[rows[0.75]], color="grey", alpha=0.35, lw=0, label="25–75 %")
-            ax.plot(t, qs[rows[0.5]], color="k", lw=1.5, label="median")
-            few = f["conditions"][name]["trajectories"][:cells, :, j]
-            for i, y in enumerate(few):
-                ax.plot(t, y, lw=0.9, color=plt.get_cmap("tab10")(i % 10), alpha=0.9)
-            ax.set_title(_short(r, name), fontsize=8)
-            ax.set_xlabel("time (min)")
-            ax.grid(alpha=0.3)
+    for ax, name in zip(axes[0], names):
+        cond = r[name]
+        check_species([species], cond.species)
+        j = cond.species.index(species)
+        s = cond.summaries()
+        rows = {lv: quantile_row(s["quantile"], lv) for lv in (0.05, 0.25, 0.5, 0.75, 0.95)}
+        t = cond.time
+        qs = s["quantiles"][:, :, j]
+        ax.fill_between(t, qs[rows[0.05]], qs[rows[0.95]], color="grey", alpha=0.2, lw=0, label="5–95 %")
+        ax.fill_between(t, qs[rows[0.25]], qs[rows[0.75]], color="grey", alpha=0.35, lw=0, label="25–75 %")
+        ax.plot(t, qs[rows[0.5]], color="k", lw=1.5, label="median")
+        few = cond.first_cells(cells)[:, :, j]  # only these cells are read
+        for i, y in enumerate(few):
+            ax.plot(t, y, lw=0.9, color=plt.get_cmap("tab10")(i % 10), alpha=0.9)
+        ax.set_title(_short(r, name), fontsize=8)
+        ax.set_xlabel("time (min)")
+        ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f"{species} ({UNITS})")
     axes[0][0].legend(fontsize=7, loc="best")
     fig.suptitle(f"{species}: {cells} single cells over the population", fontsize=10)

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.optimize import curve_fit
 
 from ..io.hdf5 import Results
-from ._common import (AnalysisError, as_results, check_species, parse_species, quantile_row, read_summaries,
+from ._common import (AnalysisError, as_results, check_species, parse_species, quantile_row,
                       time_index)
 
 _DOSE_KEY = re.compile(r"^inputs\.[^.]+\.dose$")
@@ -104,7 +104,7 @@ def dose_response(results: Results | str | Path, species: str | Sequence[str], t
             continue
         check_species(parts, cond.quantities)
         ti = time_index(cond.time, time)
-        s = read_summaries(r.path, name)
+        s = cond.summaries()
         cols = [cond.quantities.index(p) for p in parts]
         mean = float(s["mean"][ti, cols].sum())
         if len(cols) == 1:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import h5py
 import matplotlib
 
 matplotlib.use("Agg")  # never a display; must precede pyplot
@@ -18,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..io.hdf5 import Results  # noqa: E402
-from ._common import AnalysisError, as_results, check_species, quantile_row, read_summaries  # noqa: E402
+from ._common import AnalysisError, as_results, check_species, quantile_row  # noqa: E402
 from .dose_response import dose_keys, dose_response, ec50  # noqa: E402
 
 UNITS = "molecules per cell"
@@ -44,30 +43,27 @@ def plot_results(results: Results | str | Path, path: str | Path, species: Seque
     fig, axes = _grid(len(sp))
     colors = _colors(len(names))
     k_cells = 0  # most single cells drawn for a condition (for the legend)
-    with h5py.File(r.path, "r") as f:
-        for name, color in zip(names, colors):
-            cond = r[name]
-            check_species(sp, cond.quantities)
-            s = read_summaries(r.path, name)
-            q5, q95 = quantile_row(s["quantile"], 0.05), quantile_row(s["quantile"], 0.95)
-            traj = f["conditions"][name]["trajectories"]
-            k = 0 if deterministic else min(cells, traj.shape[0])
-            few = traj[:k] if k else None  # a slice: only these cells are read
-            if few is not None and cond.observables:  # observables follow the species (Condition.quantities)
-                few = np.concatenate([few, f["conditions"][name]["observable_trajectories"][:k]], axis=-1)
-            k_cells = max(k_cells, k)
-            t = cond.time
-            for ax, name_s in zip(axes, sp):
-                j = cond.quantities.index(name_s)
-                m, sd = s["mean"][:, j], s["std"][:, j]
-                if few is not None:
-                    ax.plot(t, few[:, :, j].T, color=color, lw=0.6, alpha=0.35)
-                if q5 is not None and q95 is not None and not deterministic:
-                    ax.fill_between(t, s["quantiles"][q5, :, j], s["quantiles"][q95, :, j], color=color, alpha=0.12,
-                                    lw=0)
-                if not deterministic and np.isfinite(sd).any():
-                    ax.fill_between(t, m - sd, m + sd, color=color, alpha=0.25, lw=0)
-                ax.plot(t, m, color=color, lw=2, label=_label(cond))
+    for name, color in zip(names, colors):
+        cond = r[name]
+        check_species(sp, cond.quantities)
+        s = cond.summaries()
+        q5, q95 = quantile_row(s["quantile"], 0.05), quantile_row(s["quantile"], 0.95)
+        few = None if deterministic else cond.first_cells(cells)  # only these cells are read
+        k = 0 if few is None else few.shape[0]
+        few = few if k else None
+        k_cells = max(k_cells, k)
+        t = cond.time
+        for ax, name_s in zip(axes, sp):
+            j = cond.quantities.index(name_s)
+            m, sd = s["mean"][:, j], s["std"][:, j]
+            if few is not None:
+                ax.plot(t, few[:, :, j].T, color=color, lw=0.6, alpha=0.35)
+            if q5 is not None and q95 is not None and not deterministic:
+                ax.fill_between(t, s["quantiles"][q5, :, j], s["quantiles"][q95, :, j], color=color, alpha=0.12,
+                                lw=0)
+            if not deterministic and np.isfinite(sd).any():
+                ax.fill_between(t, m - sd, m + sd, color=color, alpha=0.25, lw=0)
+            ax.plot(t, m, color=color, lw=2, label=_label(cond))
     for ax, name_s in zip(axes, sp):
         ax.set_title(name_s)
         ax.set_xlabel("time (min)")

@@ -13,7 +13,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from ..io.hdf5 import Results
-from ._common import as_results, check_species, quantile_row, read_summaries, time_index
+from ._common import as_results, check_species, quantile_row, time_index
 
 
 class SummaryRow(NamedTuple):
@@ -61,7 +61,7 @@ def summary_table(results: Results | str | Path, times: Sequence[float] | None =
         names = list(cond.quantities) if species is None else list(species)
         check_species(names, cond.quantities)
         idx = range(cond.time.size) if times is None else list(dict.fromkeys(time_index(cond.time, t) for t in times))
-        s = read_summaries(r.path, name)
+        s = cond.summaries()
         qi = {q: quantile_row(s["quantile"], q) for q in (0.05, 0.5, 0.95)}
 
         def quant(q, ti, si):

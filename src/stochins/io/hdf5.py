@@ -1,15 +1,42 @@
-"""HDF5 results: the streaming writer and the reader (layout: format_version 1, see README).
+"""HDF5 results: the streaming writer, the reader and the run's output lock (layout: format_version 1,
+see README). The only module that opens HDF5 files.
 
-The writer appends each finished block of cells along a resizable cell axis and flushes, so
-memory is bounded by the block and an interrupted run leaves a valid file with ``complete =
-False`` and each condition's ``cells_done``. Population means and SDs are merged block by block
-(Chan et al.'s parallel update of mean and M2), so they are exact even when trajectories are
-not kept; quantiles are computed at the end from the kept cells (see ``quantiles_cells``).
+The writer appends each finished block of cells along a resizable cell axis, so memory is bounded by
+the block. Population means and SDs are merged block by block (Chan et al.'s parallel update of mean
+and M2), so they are exact even when trajectories are not kept; quantiles are computed at the end
+from the kept cells (see ``quantiles_cells``).
+
+A file marked complete is exactly the uninterrupted run's file. A block is committed in two steps:
+(1) its data, the running moments it leads to — written into the oldest of three moment slots, each
+tagged with the cell count it describes — and a journal row with the block's checksum; a flush;
+(2) the condition's ``cells_done``; a flush. Blocks of different conditions finished within
+``COMMIT_SECONDS`` share one commit (a sweep of thousands of one-block conditions would otherwise
+spend its time flushing), while a condition's next block always waits for its previous one to be
+committed. Whenever the process dies, the ``cells_done`` on disk names a block boundary whose data
+were flushed and whose moments sit in a slot not overwritten since (the slots of the last two
+counts are never the oldest); ``--resume`` cuts whatever lies beyond it, checks every journaled
+block against its checksum and restores mean and SD from that slot. The end-of-run pass records
+every condition's quantiles (``quantiles_cells``) and flushes before it shrinks anything, so it
+resumes too. Chunks of the cell axis never straddle two blocks, so writing a block never rewrites
+an earlier block's chunk.
+
+Observables (recorded named expressions, float64) are written beside the species in the same block
+commit: ``observable_trajectories`` for the same stored cells (in the block's checksum), their running
+moments in ``_observable_moments``, whose slots are tagged by ``_moments``' ``cells`` (the same slot index
+is written by the same block), and their quantiles in the same resumable end-of-run pass.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import errno
+import fcntl
+import os
+import signal
+import sys
+import time
+import traceback
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -17,7 +44,7 @@ from typing import Iterator, Sequence
 import h5py
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 
 FORMAT = "stochins"
 FORMAT_VERSION = 1
@@ -26,10 +53,27 @@ QUANTILES = np.array([0.05, 0.25, 0.5, 0.75, 0.95])
 QUANTILE_SAMPLE = 10_000
 CHUNK_BYTES = 1 << 20
 _STR = h5py.string_dtype("utf-8")
+#: working datasets of an incomplete condition (removed when the condition is finished)
+_WORKING = ("_moments", "_observable_moments", "_journal")
+#: prefix of the observables' datasets, beside the species' ones
+_OBS = "observable_"
+_SLOTS = 3
+#: blocks finished within this many seconds are committed with one flush
+COMMIT_SECONDS = 0.5
+
+#: ``STOCHINS_FAULT=POINT[#N][=kill|enospc]`` stops the writer at the N-th pass through POINT (tests)
+FAULT_ENV = "STOCHINS_FAULT"
+FAULT_POINTS = ("block.data", "block.cells", "block.moments", "block.journal", "commit.flushed",
+                "commit.counted", "finish.start", "finish.quantiles", "finish.recorded", "finish.shrunk",
+                "finish.cleaned", "finish.complete")
 
 
 class ResultsError(RuntimeError):
     """An output file cannot be written, resumed or read as asked."""
+
+
+class OutputWriteError(ResultsError):
+    """Writing the output failed (disk full, I/O error); the file is left incomplete and resumable."""
 
 
 @dataclass
@@ -43,7 +87,31 @@ class ConditionSpec:
     parameter_names: list[str]
     dtype: type             # np.int32 counts, np.float64 for the ODE
     keep: int               # trajectories kept for the first `keep` cells
+    block: int = 0          # cells per block (chunks of the cell axis divide it); 0: not known
     observables: list[str] = field(default_factory=list)  # recorded named expressions (float64)
+
+
+class _Faults:
+    """The test hook: kill the process (as ``kill -9`` would) or raise ENOSPC at a named point."""
+
+    def __init__(self):
+        spec = os.environ.get(FAULT_ENV, "")
+        spec, _, self.action = spec.partition("=")
+        self.point, _, nth = spec.partition("#")
+        self.nth = int(nth or 1)
+        self.seen = 0
+        if self.point and self.point not in FAULT_POINTS:
+            raise ValueError(f"{FAULT_ENV}: unknown point {self.point!r} (points: {', '.join(FAULT_POINTS)})")
+
+    def __call__(self, point: str) -> None:
+        if point != self.point:
+            return
+        self.seen += 1
+        if self.seen != self.nth:
+            return
+        if self.action == "enospc":
+            raise OSError(errno.ENOSPC, f"No space left on device (injected at {point})")
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class TrajectoryWriter:
@@ -53,19 +121,32 @@ class TrajectoryWriter:
                  compression_level: int = 4, resume: bool = False, fingerprint: str = ""):
         self.path = Path(path)
         self.conditions = {c.name: c for c in conditions}
+        self._fault = _Faults()
         self._comp = {} if compression == "none" else (
             {"compression": "gzip", "compression_opts": compression_level, "shuffle": True}
             if compression == "gzip" else {"compression": "lzf", "shuffle": True})
+        self.file = None
+        self._open: dict[str, _Open] = {}   # condition -> its datasets, open while a block is pending
+        self._pending: dict[str, int] = {}  # condition -> cells done, written but not yet counted on disk
+        self._last_commit = time.monotonic()
         if resume:
-            self.file = self._reopen(fingerprint)
-        else:
+            self.file = self._reopen(fingerprint, attrs)
+            self._done = {c: int(self.file["conditions"][c].attrs["cells_done"]) for c in self.conditions}
+            return
+        self._done = {c: 0 for c in self.conditions}
+        tmp = self.path.with_name(self.path.name + ".partial")
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + ".partial")
-            self.file = h5py.File(tmp, "w")
+            self.file = h5py.File(tmp, "w", libver=("v108", "latest"))
             self._create(attrs, fingerprint)
             self.file.close()
             tmp.replace(self.path)  # the file appears only once its layout is complete
             self.file = h5py.File(self.path, "a")
+        except OSError as exc:
+            if self.file is not None and self.file.id.valid:
+                self.file.close()
+            tmp.unlink(missing_ok=True)
+            raise OutputWriteError(f"{self.path}: cannot create the output ({_reason(exc)})") from None
 
     # ------------------------------------------------------------------ layout
     def _create(self, attrs: dict, fingerprint: str) -> None:
@@ -76,175 +157,416 @@ class TrajectoryWriter:
         f.attrs.update({k: _plain(v) for k, v in attrs.items()})
         top = f.create_group("conditions")
         for c in self.conditions.values():
-            g = top.create_group(c.name)
+            g = _compact_group(top, c.name)
             g.attrs.update({k: _plain(v) for k, v in c.settings.items()})
             g.attrs.update({"index": c.index, "cells": c.cells, "cells_done": 0, "trajectories_kept": c.keep})
             n_t, n_s, n_p = c.time.size, len(c.species), len(c.parameter_names)
+            block = min(c.block or c.cells, c.cells)
             time = g.create_dataset("time", data=c.time)
             time.attrs["units"] = "min"
             species = g.create_dataset("species", data=np.array(c.species, dtype=object), dtype=_STR)
             quantile = g.create_dataset("quantile", data=QUANTILES)
-            cell = g.create_dataset("cell", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(65536,))
+            cell = g.create_dataset("cell", shape=(0,), maxshape=(None,), dtype=np.int64,
+                                    chunks=(_rows(block, 1 << 16),), **self._comp)
             parameter = g.create_dataset("parameter", data=np.array(c.parameter_names, dtype=object), dtype=_STR)
             for scale in (time, species, quantile, cell, parameter):
                 scale.make_scale(scale.name.rsplit("/", 1)[-1])
             itemsize = np.dtype(c.dtype).itemsize
-            rows = int(max(1, min(max(c.keep, 1), CHUNK_BYTES // (n_t * n_s * itemsize))))
+            stored = max(c.keep, min(c.cells, QUANTILE_SAMPLE), 1)
+            rows = _rows(min(block, stored), max(1, CHUNK_BYTES // (n_t * n_s * itemsize)))
             traj = g.create_dataset("trajectories", shape=(0, n_t, n_s), maxshape=(None, n_t, n_s), dtype=c.dtype,
                                     chunks=(rows, n_t, n_s), **self._comp)
             params = g.create_dataset("parameters", shape=(0, n_p), maxshape=(None, n_p), dtype=np.float64,
-                                      chunks=(4096, max(n_p, 1)) if n_p else None, **(self._comp if n_p else {}))
+                                      chunks=(_rows(block, 1 << 16), n_p) if n_p else None,
+                                      **(self._comp if n_p else {}))
             mean = g.create_dataset("mean", data=np.zeros((n_t, n_s)))
             std = g.create_dataset("std", data=np.full((n_t, n_s), np.nan))
-            g.create_dataset("_m2", data=np.zeros((n_t, n_s)))  # running sum of squares; removed when done
             quantiles = g.create_dataset("quantiles", data=np.full((QUANTILES.size, n_t, n_s), np.nan))
+            # slots of (mean, M2), each tagged (attribute "cells") with the cell count it describes
+            moments = g.create_dataset("_moments", data=np.zeros((_SLOTS, 2, n_t, n_s)))
+            moments.attrs["cells"] = np.array([0] + [-1] * (_SLOTS - 1), dtype=np.int64)
+            g.create_dataset("_journal", shape=(0, 3), maxshape=(None, 3), dtype=np.int64, chunks=(16, 3))
             _attach(traj, cell, time, species)
             _attach(params, cell, parameter)
             _attach(mean, time, species)
             _attach(std, time, species)
             _attach(quantiles, quantile, time, species)
             if c.observables:
-                _create_observables(g, c, self._comp)
+                self._create_observables(g, c, min(block, stored))
 
-    def _reopen(self, fingerprint: str) -> h5py.File:
+    def _create_observables(self, g: h5py.Group, c: ConditionSpec, block: int) -> None:
+        """``observable`` scale, ``observable_trajectories`` (cell, time, observable) float64, their
+        summaries and moment slots, mirroring the species' datasets."""
+        n_t, n_o = c.time.size, len(c.observables)
+        scale = g.create_dataset("observable", data=np.array(c.observables, dtype=object), dtype=_STR)
+        scale.make_scale("observable")
+        rows = _rows(block, max(1, CHUNK_BYTES // (n_t * n_o * 8)))
+        traj = g.create_dataset(_OBS + "trajectories", shape=(0, n_t, n_o), maxshape=(None, n_t, n_o),
+                                dtype=np.float64, chunks=(rows, n_t, n_o), **self._comp)
+        mean = g.create_dataset(_OBS + "mean", data=np.zeros((n_t, n_o)))
+        std = g.create_dataset(_OBS + "std", data=np.full((n_t, n_o), np.nan))
+        quantiles = g.create_dataset(_OBS + "quantiles", data=np.full((QUANTILES.size, n_t, n_o), np.nan))
+        g.create_dataset("_observable_moments", data=np.zeros((_SLOTS, 2, n_t, n_o)))
+        _attach(traj, g["cell"], g["time"], scale)
+        _attach(mean, g["time"], scale)
+        _attach(std, g["time"], scale)
+        _attach(quantiles, g["quantile"], g["time"], scale)
+
+    def _reopen(self, fingerprint: str, attrs: dict) -> h5py.File:
         if not self.path.exists():
             raise ResultsError(f"{self.path}: nothing to resume (the file does not exist)")
         try:
             f = h5py.File(self.path, "a")
         except OSError as exc:
-            raise ResultsError(f"{self.path}: cannot be reopened to resume ({exc}); run again without --resume") from None
-        if f.attrs.get("format") != FORMAT:
+            raise ResultsError(f"{self.path}: cannot be reopened to resume ({_reason(exc)}); "
+                               f"run again with --overwrite") from None
+        try:
+            _check_identity(self.path, f, fingerprint, attrs, self.conditions)
+            for c in self.conditions.values():
+                self._restore(f["conditions"][c.name], c)
+            f.flush()
+        except ResultsError:
             f.close()
-            raise ResultsError(f"{self.path}: not a stochins results file")
-        if f.attrs.get("complete"):
+            raise
+        except (OSError, KeyError, ValueError) as exc:
             f.close()
-            raise ResultsError(f"{self.path}: the run is already complete; nothing to resume")
-        if f.attrs.get("run_fingerprint") != fingerprint:
-            f.close()
-            raise ResultsError(f"{self.path}: the run file changed since this output was started; "
-                               f"refusing to resume (use --overwrite to start again)")
-        for c in self.conditions.values():  # drop whatever a killed block left beyond cells_done
-            g = f["conditions"][c.name]
-            done = int(g.attrs["cells_done"])
-            g["cell"].resize((done,))
-            g["trajectories"].resize((min(done, g["trajectories"].shape[0]),) + g["trajectories"].shape[1:])
-            g["parameters"].resize((done, g["parameters"].shape[1]))
-            _reopen_observables(g)
+            raise ResultsError(f"{self.path}: cannot be resumed ({_reason(exc)}); run again with --overwrite") from None
         return f
 
+    def _restore(self, g: h5py.Group, c: ConditionSpec) -> None:
+        """Cut what a killed block left beyond ``cells_done``, verify the journaled blocks and put mean
+        and SD back to the moments of exactly ``cells_done`` cells."""
+        done = int(g.attrs["cells_done"])
+        if "quantiles_cells" in g.attrs:  # finished by an interrupted end-of-run pass
+            return
+        journal = g["_journal"][...]
+        journal = journal[journal[:, 0] + journal[:, 1] <= done]
+        if int(journal[:, 1].sum()) != done or (journal.size and journal[-1, 0] + journal[-1, 1] != done):
+            raise ResultsError(f"{self.path}: condition {c.name!r}: the journal does not account for its "
+                               f"{done} finished cells; the file cannot be resumed, run with --overwrite")
+        self._truncate(g, done)
+        for first, n, crc in journal:
+            if self._checksum(g, c, int(first), int(n)) != crc:
+                raise ResultsError(f"{self.path}: condition {c.name!r}: cells {first}-{first + n - 1} do not match "
+                                   f"their checksum (the data never reached the disk?); the file cannot be "
+                                   f"resumed, run with --overwrite")
+        g["_journal"].resize((len(journal), 3))
+        slots = g["_moments"].attrs["cells"]
+        if done not in slots:
+            raise ResultsError(f"{self.path}: condition {c.name!r}: no running moments for {done} cells; "
+                               f"the file cannot be resumed, run with --overwrite")
+        slot = int(np.flatnonzero(slots == done)[0])
+        g["_moments"].attrs["cells"] = np.where(np.arange(_SLOTS) == slot, done, -1)
+        mean, m2 = g["_moments"][slot]
+        _write_summary(g, mean, m2, done)
+        if c.observables:
+            mean, m2 = g["_observable_moments"][slot]
+            _write_summary(g, mean, m2, done, _OBS)
+
+    @staticmethod
+    def _truncate(g: h5py.Group, done: int) -> None:
+        g["cell"].resize((done,))
+        g["trajectories"].resize((min(done, g["trajectories"].shape[0]),) + g["trajectories"].shape[1:])
+        g["parameters"].resize((done, g["parameters"].shape[1]))
+        if _OBS + "trajectories" in g:
+            obs = g[_OBS + "trajectories"]
+            obs.resize((min(done, obs.shape[0]),) + obs.shape[1:])
+
+    def _stored(self, c: ConditionSpec) -> int:
+        """Cells whose trajectories are stored while the run goes (kept, or sampled for quantiles)."""
+        return max(c.keep, min(c.cells, QUANTILE_SAMPLE))
+
+    def _checksum(self, g: h5py.Group, c: ConditionSpec, first: int, n: int) -> int:
+        k = max(0, min(n, self._stored(c) - first))
+        crc = zlib.crc32(np.ascontiguousarray(g["cell"][first:first + n]).tobytes())
+        crc = zlib.crc32(np.ascontiguousarray(g["parameters"][first:first + n]).tobytes(), crc)
+        if k:
+            crc = zlib.crc32(np.ascontiguousarray(g["trajectories"][first:first + k]).tobytes(), crc)
+            if c.observables:
+                crc = zlib.crc32(np.ascontiguousarray(g[_OBS + "trajectories"][first:first + k]).tobytes(), crc)
+        return crc
+
     def cells_done(self, condition: str) -> int:
-        return int(self.file["conditions"][condition].attrs["cells_done"])
+        """Cells appended to a condition so far (committed, or about to be)."""
+        return self._done[condition]
 
     # ------------------------------------------------------------------ streaming
     def append(self, condition: str, first_cell: int, trajectories: np.ndarray,
                parameters: np.ndarray | None = None, observables: np.ndarray | None = None) -> None:
+        self._guarded(self._append, condition, first_cell, trajectories, parameters, observables)
+
+    def _append(self, condition: str, first_cell: int, trajectories: np.ndarray,
+                parameters: np.ndarray | None, observables: np.ndarray | None) -> None:
         c = self.conditions[condition]
-        g = self.file["conditions"][condition]
-        done = int(g.attrs["cells_done"])
+        if condition in self._pending:  # its previous block must be counted before the slots turn again
+            self._commit()
+        g = self._open.setdefault(condition, _Open(self.file["conditions"][condition]))
+        done = self._done[condition]
         if first_cell != done:
             raise ResultsError(f"block of cells from {first_cell} appended to {condition!r} at {done}")
         n = trajectories.shape[0]
-        stored = max(c.keep, min(c.cells, QUANTILE_SAMPLE))
-        k = max(0, min(n, stored - done))
+        k = max(0, min(n, self._stored(c) - done))
         if k:
             traj = g["trajectories"]
             traj.resize((done + k,) + traj.shape[1:])
             traj[done:done + k] = trajectories[:k]
+            if c.observables:
+                obs = g[_OBS + "trajectories"]
+                obs.resize((done + k,) + obs.shape[1:])
+                obs[done:done + k] = observables[:k]
+        self._fault("block.data")
+        cells = np.arange(done, done + n, dtype=np.int64)
         g["cell"].resize((done + n,))
-        g["cell"][done:] = np.arange(done, done + n)
+        g["cell"][done:] = cells
         p = g["parameters"]
         p.resize((done + n, p.shape[1]))
+        params = np.zeros((n, p.shape[1])) if parameters is None else np.asarray(parameters, dtype=np.float64)
         if p.shape[1]:
-            p[done:] = parameters
-        _merge_moments(g, done, trajectories)
-        if c.observables:
-            _append_observables(g, done, observables)
-        g.attrs["cells_done"] = done + n
-        self.file.flush()
-
-    def finish(self) -> None:
-        for c in self.conditions.values():
-            g = self.file["conditions"][c.name]
+            p[done:] = params
+        self._fault("block.cells")
+        moments = g["_moments"]
+        slots = moments.attrs["cells"]
+        mean_a, m2_a = moments[int(np.flatnonzero(slots == done)[0])]
+        mean, m2 = _merge_moments(mean_a, m2_a, done, trajectories)
+        oldest = int(np.argmin(slots))  # never the slot of cells_done nor of the count before it
+        if c.observables:  # same slot index, written before the tag that claims it
+            obs_moments = g["_observable_moments"]
+            obs_mean, obs_m2 = _merge_moments(*obs_moments[int(np.flatnonzero(slots == done)[0])], done,
+                                              observables)
+            obs_moments[oldest] = np.stack([obs_mean, obs_m2])
+            _write_summary(g, obs_mean, obs_m2, done + n, _OBS)
+        moments[oldest] = np.stack([mean, m2])
+        moments.attrs["cells"] = np.where(np.arange(_SLOTS) == oldest, done + n, slots)
+        _write_summary(g, mean, m2, done + n)
+        self._fault("block.moments")
+        crc = zlib.crc32(cells.tobytes())
+        crc = zlib.crc32(np.ascontiguousarray(params).tobytes(), crc)
+        if k:
+            crc = zlib.crc32(np.ascontiguousarray(trajectories[:k], dtype=c.dtype).tobytes(), crc)
             if c.observables:
-                _finish_observables(g, c.keep)
-            traj = g["trajectories"]
-            n = traj.shape[0]
-            if n:
-                g["quantiles"][...] = _quantiles(traj)
-            g.attrs["quantiles_cells"] = n
-            if n > c.keep:  # cells stored only for the quantiles
-                traj.resize((c.keep,) + traj.shape[1:])
-            del g["_m2"]
-        self.file.attrs["complete"] = True
-        self.file.attrs["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        self.close()
+                crc = zlib.crc32(np.ascontiguousarray(observables[:k], dtype=np.float64).tobytes(), crc)
+        journal = g["_journal"]
+        rows = journal.shape[0]
+        journal.resize((rows + 1, 3))
+        journal[rows] = (done, n, crc)
+        self._fault("block.journal")
+        self._done[condition] = self._pending[condition] = done + n
+        if time.monotonic() - self._last_commit >= COMMIT_SECONDS:
+            self._commit()
+
+    # The datasets a pending block wrote to stay open until the flush that commits it: closing a
+    # dataset writes its cached chunks, and h5py drops any error from that write (a full disk would
+    # then be noticed by nobody, and cells_done would claim chunks that are not on disk).
+
+    def commit(self) -> None:
+        """Flush the pending blocks, then count them and flush again: on return they are on disk."""
+        self._guarded(self._commit)
+
+    def _guarded(self, step, *args):
+        try:
+            return step(*args)
+        except ResultsError:
+            raise
+        except (OSError, RuntimeError) as exc:  # h5py reports some failed writes as RuntimeError
+            with _quiet_unraisable():
+                raise self._write_error(exc) from None
+
+    def _commit(self) -> None:
+        if not self._pending:
+            return
+        self.file.flush()  # the blocks, their moments and journal rows are on disk ...
+        self._fault("commit.flushed")
+        for condition, done in self._pending.items():  # ... before the counts that claim them
+            self.file["conditions"][condition].attrs["cells_done"] = done
+            self._open.pop(condition, None)  # flushed: closing writes nothing
+        self._pending.clear()
+        self._fault("commit.counted")
+        self.file.flush()
+        self._last_commit = time.monotonic()
+
+    def finish(self, interrupted=lambda: False) -> bool:
+        """Quantiles, then drop the working datasets and mark the file complete. ``interrupted()`` is
+        asked between steps; when it turns true the file stays incomplete (and resumable) and the
+        result is False."""
+        try:
+            self._commit()
+            self._fault("finish.start")
+            for c in self.conditions.values():
+                g = self.file["conditions"][c.name]
+                if "quantiles_cells" not in g.attrs:
+                    n = g["trajectories"].shape[0]
+                    if n:
+                        g["quantiles"][...] = _quantiles(g["trajectories"], interrupted)
+                        if c.observables:
+                            g[_OBS + "quantiles"][...] = _quantiles(g[_OBS + "trajectories"], interrupted)
+                    self._fault("finish.quantiles")
+                    g.attrs["quantiles_cells"] = n
+                if interrupted():
+                    self.file.flush()
+                    return False
+            self.file.flush()  # every condition's quantiles are on disk before anything shrinks
+            self._fault("finish.recorded")
+            for c in self.conditions.values():
+                g = self.file["conditions"][c.name]
+                for key in ("trajectories", _OBS + "trajectories") if c.observables else ("trajectories",):
+                    traj = g[key]
+                    if traj.shape[0] > c.keep:  # cells stored only for the quantiles
+                        traj.resize((c.keep,) + traj.shape[1:])
+                self._fault("finish.shrunk")
+                for key in _WORKING:
+                    if key in g:
+                        del g[key]
+                self._fault("finish.cleaned")
+            if interrupted():
+                return False
+            self.file.attrs["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            self.file.flush()
+            self._fault("finish.complete")
+            self.file.attrs["complete"] = True
+            self.file.flush()  # a failure here still raises: close() below would swallow it
+            self.close()
+            return True
+        except _Stop:
+            return False
+        except ResultsError:
+            raise
+        except (OSError, RuntimeError) as exc:
+            with _quiet_unraisable():
+                raise self._write_error(exc) from None
+
+    def _write_error(self, exc: BaseException) -> OutputWriteError:
+        self._pending.clear()  # never count blocks whose flush failed
+        with _quiet_unraisable():
+            traceback.clear_frames(exc.__traceback__)  # let the failed writes' dataset handles go now
+            self.close()
+        return OutputWriteError(f"{self.path}: cannot write the output ({_reason(exc)}); the file is left "
+                                f"incomplete: free space (or fix the disk) and continue with --resume")
 
     def close(self) -> None:
-        if self.file.id.valid:
-            self.file.flush()
-            self.file.close()
+        if self.file is None or not self.file.id.valid:
+            return
+        with _quiet_unraisable():
+            try:
+                self._commit()
+                self.file.flush()
+            except (OSError, RuntimeError):
+                pass  # e.g. still no space: what reached the disk is cut back to cells_done on resume
+            finally:
+                self._open.clear()
+                try:
+                    self.file.close()
+                except (OSError, RuntimeError):
+                    pass
+
+
+class _quiet_unraisable:
+    """From the first failed write on, drop h5py's reports of that failure: HDF5 repeats it (already
+    reported in one line) for every handle it flushes on the way out, whenever Python frees the handle,
+    and h5py prints each through ``sys.excepthook`` (Cython's handler of errors in ``__dealloc__``) or
+    ``sys.unraisablehook``. Every other report passes through unchanged."""
+
+    @staticmethod
+    def _echo(value) -> bool:
+        text = str(value)
+        return not ("file write failed" in text or "decrement id ref count" in text)
+
+    def __enter__(self):
+        if not getattr(sys.unraisablehook, "_stochins", False):
+            unraisable, excepthook = sys.unraisablehook, sys.excepthook
+
+            def on_unraisable(u):
+                if self._echo(u.exc_value):
+                    unraisable(u)
+
+            def on_exception(kind, value, tb):
+                if self._echo(value):
+                    excepthook(kind, value, tb)
+
+            on_unraisable._stochins = True
+            sys.unraisablehook, sys.excepthook = on_unraisable, on_exception
+
+    def __exit__(self, *exc):
+        pass
+
+
+class _Open:
+    """A condition group whose datasets, once opened, stay open (see TrajectoryWriter.commit)."""
+
+    def __init__(self, group: h5py.Group):
+        self.group, self.datasets = group, {}
+
+    def __getitem__(self, name: str) -> h5py.Dataset:
+        if name not in self.datasets:
+            self.datasets[name] = self.group[name]
+        return self.datasets[name]
+
+
+def _compact_group(parent: h5py.Group, name: str) -> h5py.Group:
+    """A group whose (small, often rewritten) attributes stay in its object header, a single checksummed
+    block, instead of moving to dense storage (a heap and a B-tree) past 8 attributes: rewriting
+    ``cells_done`` there touches several blocks, which a crash between flushes can leave disagreeing."""
+    gcpl = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
+    gcpl.set_attr_phase_change(_COMPACT_ATTRS, _COMPACT_ATTRS - 1)
+    gcpl.set_link_creation_order(0)
+    return h5py.Group(h5py.h5g.create(parent.id, name.encode("utf-8"), gcpl=gcpl))
+
+
+#: attributes kept in a condition group's object header (sweeps of many keys add one each)
+_COMPACT_ATTRS = 256
+
+
+def _rows(block: int, limit: int) -> int:
+    """Rows per chunk: the largest divisor of the block size within ``limit``, so that no chunk holds
+    cells of two blocks (then a failed write never touches an earlier, committed block)."""
+    block = max(1, block)
+    if block <= limit:
+        return block
+    for r in range(limit, 0, -1):
+        if block % r == 0 and r * 8 >= limit:
+            return r
+    return limit  # no divisor near the limit (e.g. a prime block size): plain chunks
+
+
+def _check_identity(path: Path, f: h5py.File, fingerprint: str, attrs: dict, conditions) -> None:
+    """Refuse to resume a file started by another run file, model or stochins version."""
+    if f.attrs.get("format") != FORMAT:
+        raise ResultsError(f"{path}: not a stochins results file")
+    if f.attrs.get("complete"):
+        raise ResultsError(f"{path}: the run is already complete; nothing to resume")
+    if f.attrs.get("run_fingerprint") != fingerprint:
+        raise ResultsError(f"{path}: the run file changed since this output was started; "
+                           f"refusing to resume (use --overwrite to start again)")
+    if str(_decode(f.attrs.get("stochins_version"))) != __version__:
+        raise ResultsError(f"{path}: started by stochins {_decode(f.attrs.get('stochins_version'))}, this is "
+                           f"{__version__}; refusing to resume (use --overwrite to start again)")
+    if "model_hash" in attrs and _decode(f.attrs.get("model_hash")) != attrs["model_hash"]:
+        raise ResultsError(f"{path}: the model changed since this output was started (model_hash differs); "
+                           f"refusing to resume (use --overwrite to start again)")
+    names = set(f["conditions"])
+    for c in conditions.values():
+        if c.name not in names:
+            raise ResultsError(f"{path}: has no condition {c.name!r}; refusing to resume")
+        theirs = _decode(f["conditions"][c.name].attrs.get("model_hash"))
+        if "model_hash" in c.settings and theirs != c.settings["model_hash"]:
+            raise ResultsError(f"{path}: condition {c.name!r}: the model changed since this output was started; "
+                               f"refusing to resume (use --overwrite to start again)")
+
+
+def _reason(exc: BaseException) -> str:
+    """An OS error in a few words: HDF5 buries errno in a long message."""
+    text = str(exc)
+    if getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in text or "errno = 28" in text:
+        return "no space left on device"
+    if getattr(exc, "errno", None) in (errno.EACCES, errno.EPERM, errno.EROFS) or "Permission denied" in text:
+        return "permission denied"
+    if getattr(exc, "strerror", None):
+        return exc.strerror
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _attach(dataset: h5py.Dataset, *scales: h5py.Dataset) -> None:
     for axis, scale in enumerate(scales):
         dataset.dims[axis].attach_scale(scale)
-
-
-_OBS = "observable_"  # prefix of the observables' datasets, beside the species' ones
-
-
-class _Prefixed:
-    """A group seen through a name prefix, so the species' moment update serves the observables."""
-
-    def __init__(self, group: h5py.Group, prefix: str):
-        self.group, self.prefix = group, prefix
-
-    def __getitem__(self, key: str):  # "mean" -> "observable_mean", "_m2" -> "_observable_m2"
-        return self.group[f"_{self.prefix}{key[1:]}" if key.startswith("_") else self.prefix + key]
-
-
-def _create_observables(g: h5py.Group, c: ConditionSpec, comp: dict) -> None:
-    """``observable`` scale, ``observable_trajectories`` (cell, time, observable) float64 and their
-    summaries (``observable_mean``, ``_std``, ``_quantiles``), mirroring the species' datasets."""
-    n_t, n_o = c.time.size, len(c.observables)
-    scale = g.create_dataset("observable", data=np.array(c.observables, dtype=object), dtype=_STR)
-    scale.make_scale("observable")
-    rows = int(max(1, min(max(c.keep, 1), CHUNK_BYTES // (n_t * n_o * 8))))
-    traj = g.create_dataset(_OBS + "trajectories", shape=(0, n_t, n_o), maxshape=(None, n_t, n_o),
-                            dtype=np.float64, chunks=(rows, n_t, n_o), **comp)
-    mean = g.create_dataset(_OBS + "mean", data=np.zeros((n_t, n_o)))
-    std = g.create_dataset(_OBS + "std", data=np.full((n_t, n_o), np.nan))
-    g.create_dataset("_" + _OBS + "m2", data=np.zeros((n_t, n_o)))
-    quantiles = g.create_dataset(_OBS + "quantiles", data=np.full((QUANTILES.size, n_t, n_o), np.nan))
-    _attach(traj, g["cell"], g["time"], scale)
-    _attach(mean, g["time"], scale)
-    _attach(std, g["time"], scale)
-    _attach(quantiles, g["quantile"], g["time"], scale)
-
-
-def _append_observables(g: h5py.Group, done: int, values: np.ndarray) -> None:
-    """Store the observables of the cells whose species trajectories were stored (call after them)."""
-    traj = g[_OBS + "trajectories"]
-    stored = g["trajectories"].shape[0]
-    if stored > traj.shape[0]:
-        traj.resize((stored,) + traj.shape[1:])
-        traj[done:stored] = values[:stored - done]
-    _merge_moments(_Prefixed(g, _OBS), done, values)
-
-
-def _reopen_observables(g: h5py.Group) -> None:
-    if _OBS + "trajectories" in g:
-        traj = g[_OBS + "trajectories"]
-        traj.resize((g["trajectories"].shape[0],) + traj.shape[1:])
-
-
-def _finish_observables(g: h5py.Group, keep: int) -> None:
-    traj = g[_OBS + "trajectories"]
-    if traj.shape[0]:
-        g[_OBS + "quantiles"][...] = _quantiles(traj)
-    if traj.shape[0] > keep:
-        traj.resize((keep,) + traj.shape[1:])
-    del g["_" + _OBS + "m2"]
 
 
 def _plain(value):
@@ -256,31 +578,96 @@ def _plain(value):
     return str(value)
 
 
-def _merge_moments(g: h5py.Group, n_a: int, block: np.ndarray) -> None:
+def _merge_moments(mean_a: np.ndarray, m2_a: np.ndarray, n_a: int, block: np.ndarray):
     """Chan, Golub & LeVeque's pairwise update of the running mean and M2 with a new block."""
     x = block.astype(np.float64)
     n_b = x.shape[0]
     mean_b = x.mean(axis=0)
     m2_b = ((x - mean_b) ** 2).sum(axis=0)
-    mean_a, m2_a = g["mean"][...], g["_m2"][...]
     n = n_a + n_b
     delta = mean_b - mean_a
-    mean = mean_a + delta * (n_b / n)
-    m2 = m2_a + m2_b + delta**2 * (n_a * n_b / n)
-    g["mean"][...] = mean
-    g["_m2"][...] = m2
-    g["std"][...] = np.sqrt(m2 / (n - 1)) if n > 1 else np.full_like(m2, np.nan)
+    return mean_a + delta * (n_b / n), m2_a + m2_b + delta**2 * (n_a * n_b / n)
 
 
-def _quantiles(traj: h5py.Dataset, max_bytes: int = 512 << 20) -> np.ndarray:
+def _write_summary(g: h5py.Group, mean: np.ndarray, m2: np.ndarray, n: int, prefix: str = "") -> None:
+    g[prefix + "mean"][...] = mean
+    g[prefix + "std"][...] = np.sqrt(m2 / (n - 1)) if n > 1 else np.full_like(m2, np.nan)
+
+
+def _quantiles(traj: h5py.Dataset, interrupted=lambda: False, max_bytes: int = 512 << 20) -> np.ndarray:
     """Quantiles over cells at each (time, species), reading as many time points at a time as fit in
     ``max_bytes`` of float64 (each pass decompresses the whole dataset, so fewer passes are faster)."""
     n, n_t, n_s = traj.shape
     out = np.empty((QUANTILES.size, n_t, n_s))
     step = max(1, max_bytes // max(1, n * n_s * 8))
     for t0 in range(0, n_t, step):
+        if interrupted():
+            raise _Stop
         out[:, t0:t0 + step] = np.quantile(traj[:, t0:t0 + step, :].astype(np.float64), QUANTILES, axis=0)
     return out
+
+
+class _Stop(Exception):
+    """The quantile pass was asked to stop (the caller's ``interrupted()``)."""
+
+
+# ---------------------------------------------------------------------- the run's lock
+class OutputLock:
+    """An exclusive lock on an output path for the whole run (``fcntl.flock`` on a hidden sidecar file
+    ``.NAME.lock``), so a second run — ``--overwrite`` included — cannot write the same file."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(f".{self.path.name}.lock")
+        self.fd: int | None = None
+
+    def __enter__(self) -> "OutputLock":
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ResultsError(f"{self.path}: cannot create the output directory ({_reason(exc)})") from None
+        while True:
+            try:
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise ResultsError(f"{self.path}: cannot write in {self.path.parent} ({_reason(exc)})") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise ResultsError(f"{self.path}: another stochins run (pid {holder}) is writing this output; "
+                                   f"refusing to touch it until that run ends") from None
+            try:  # the holder before us may have removed the file we opened: lock the current one
+                same = os.fstat(fd).st_ino == os.stat(self.lock_path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            self.lock_path.unlink(missing_ok=True)
+            os.close(self.fd)
+            self.fd = None
+
+
+def output_state(path: Path) -> dict | None:
+    """``{"complete": bool, "seed": str | None}`` of an existing output file, or None if it is not a
+    readable stochins file."""
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != FORMAT:
+                return None
+            seed = f.attrs.get("seed")
+            return {"complete": bool(f.attrs.get("complete")), "seed": None if seed is None else str(_decode(seed))}
+    except (OSError, KeyError):
+        return None
 
 
 # ---------------------------------------------------------------------- reading
@@ -289,24 +676,38 @@ class Condition:
 
     def __init__(self, path: Path, name: str):
         self.path, self.name = path, name
-        with h5py.File(path, "r") as f:
-            g = f["conditions"][name]
-            self.settings = {k: _decode(v) for k, v in g.attrs.items()}
-            self.time = g["time"][...]
-            self.species = [s.decode() if isinstance(s, bytes) else s for s in g["species"][...]]
-            self.parameter_names = [s.decode() if isinstance(s, bytes) else s for s in g["parameter"][...]]
-            self.cells_done = int(g.attrs["cells_done"])
-            self.observables = [s.decode() if isinstance(s, bytes) else s
-                                for s in (g["observable"][...] if "observable" in g else [])]
-            self.kept = int(g["trajectories"].shape[0])  # cells whose trajectories the file holds
+        try:
+            with h5py.File(path, "r") as f:
+                g = f["conditions"][name]
+                self.settings = {k: _decode(v) for k, v in g.attrs.items()}
+                self.time = g["time"][...]
+                self.species = [s.decode() if isinstance(s, bytes) else s for s in g["species"][...]]
+                self.parameter_names = [s.decode() if isinstance(s, bytes) else s for s in g["parameter"][...]]
+                self.cells_done = int(g.attrs["cells_done"])
+                self.observables = [s.decode() if isinstance(s, bytes) else s
+                                    for s in (g["observable"][...] if "observable" in g else [])]
+                self.kept = int(g["trajectories"].shape[0])  # cells whose trajectories the file holds
+        except (KeyError, OSError) as exc:
+            raise ResultsError(f"{path}: condition {name!r} is not readable ({_reason(exc)})") from None
 
-    def _read(self, key: str) -> np.ndarray:
+    def _read(self, key: str, rows: int | None = None) -> np.ndarray:
         with h5py.File(self.path, "r") as f:
-            return f["conditions"][self.name][key][...]
+            d = f["conditions"][self.name][key]
+            return d[...] if rows is None else d[:rows]
 
     @property
     def trajectories(self) -> np.ndarray:
         return self._read("trajectories")
+
+    def first_cells(self, n: int) -> np.ndarray:
+        """Trajectories of the first ``n`` stored cells (only those are read); observables follow the
+        species on the last axis, as in ``summaries`` (``quantities``)."""
+        with h5py.File(self.path, "r") as f:
+            g = f["conditions"][self.name]
+            few = g["trajectories"][:max(0, n)]
+            if "observable" in g:
+                few = np.concatenate([few, g[_OBS + "trajectories"][:max(0, n)]], axis=-1)
+            return few
 
     @property
     def parameters(self) -> np.ndarray:
@@ -332,6 +733,18 @@ class Condition:
     def quantities(self) -> list[str]:
         """Species then observables: the names summaries and plots accept."""
         return self.species + [o for o in self.observables if o not in self.species]
+
+    def summaries(self) -> dict:
+        """The stored summaries in one file open (never the trajectories); observables follow the
+        species on the last axis (``quantities``)."""
+        with h5py.File(self.path, "r") as f:
+            g = f["conditions"][self.name]
+            out = {"mean": g["mean"][...], "std": g["std"][...], "quantiles": g["quantiles"][...],
+                   "quantile": g["quantile"][...], "cells": int(g.attrs["cells_done"])}
+            if "observable" in g:
+                for key in ("mean", "std", "quantiles"):
+                    out[key] = np.concatenate([out[key], g[_OBS + key][...]], axis=-1)
+            return out
 
     def __getitem__(self, name: str) -> np.ndarray:
         """(cells, time) trajectories of one species or observable."""
@@ -381,9 +794,14 @@ class Results:
                 if f.attrs.get("format") != FORMAT:
                     raise ResultsError(f"{self.path}: not a stochins results file")
                 self.attrs = {k: _decode(v) for k, v in f.attrs.items()}
-                order = sorted(f["conditions"], key=lambda n: int(f["conditions"][n].attrs["index"]))
-        except OSError as exc:
-            raise ResultsError(f"{self.path}: cannot open as HDF5 ({exc})") from None
+                if not isinstance(f.get("conditions"), h5py.Group):
+                    raise ResultsError(f"{self.path}: a stochins file without its 'conditions' group (damaged?)")
+                groups = f["conditions"]
+                order = sorted(groups, key=lambda n: int(groups[n].attrs.get("index", 0)))
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise ResultsError(f"{self.path}: cannot open as HDF5 ({_reason(exc)})") from None
+        if not order:
+            raise ResultsError(f"{self.path}: a stochins file without conditions (damaged?)")
         self.conditions: list[str] = order
 
     @property

@@ -437,6 +437,8 @@ class _Importer:
         self.name: dict[str, str] = {}
         for sid in ids:
             new = sid
+            if new.startswith("__"):  # the model format keeps names starting with "__" for itself
+                new = "id" + new
             while new in reserved or (new != sid and new in self.taken):
                 new += "_"
             if new != sid:
