@@ -19,22 +19,26 @@ import numpy as np
 from .compile import CompiledModel
 from .engine import ode as _ode
 from .engine import ssa as _ssa
+from .engine import tau as _tau
 from .engine.rng import seed_streams
 from .expressions import ModelError
 from .schedule import InputSpec, Schedule, build_schedule
 from .variability import CELL_SIZE, Variability, parse_variability
 
 METHODS = ("ssa", "tau", "auto", "ode")
-#: method "auto" leaps when a pilot predicts more events per cell than this and most of them leaped
-AUTO_MIN_EVENTS = 100_000
+#: cells of the tau-leaping pilot that decides method "auto" (engine.tau.auto_choice)
 AUTO_PILOT_CELLS = 2
 #: default blocks: at most this many bytes of working memory, and at most BLOCK_CELLS cells so that
 #: progress, Ctrl-C and --resume act at a fine grain (results never depend on the block size)
 BLOCK_BYTES = 64 * 2**20
 BLOCK_CELLS = 1024
 #: tau-leaping options (see engine/tau.py), in the kernel's option-vector order
+#: The degrade_* options exist for the power checks of the accuracy tests (a deliberately wrong method
+#: must fail them): step x degrade_step; degrade_splitting 1 leaves the exact reactions out of the step
+#: bound and freezes leaped propensities over the step; degrade_elasticity 1 sets every g_i to 1.
 TAU_DEFAULTS = {"epsilon": 0.03, "n_critical": 10, "ssa_steps": 100, "ssa_factor": 10.0, "exact_below": 100,
-                "exact_firings": 3.0, "max_relaxation": 0.1}
+                "exact_firings": 3.0, "max_relaxation": 0.1, "degrade_step": 1.0, "degrade_splitting": 0,
+                "degrade_elasticity": 0}
 
 
 class SimulationError(RuntimeError):
@@ -68,6 +72,11 @@ def tau_options(options: Mapping[str, float] | None) -> np.ndarray:
         if merged[key] < 0 or (key in ("n_critical", "ssa_steps") and merged[key] != int(merged[key])):
             raise ModelError(f"tau.{key}: expected a non-negative {'integer' if key in ('n_critical', 'ssa_steps') else 'number'}"
                              f", got {merged[key]!r}")
+    if not merged["degrade_step"] > 0:
+        raise ModelError(f"tau.degrade_step: expected a positive number, got {merged['degrade_step']!r}")
+    for key in ("degrade_splitting", "degrade_elasticity"):
+        if merged[key] not in (0, 1):
+            raise ModelError(f"tau.{key}: expected 0 or 1, got {merged[key]!r}")
     if merged["ssa_steps"] < 1:
         raise ModelError("tau.ssa_steps: expected at least 1")
     return np.array([float(merged[k]) for k in TAU_DEFAULTS])
@@ -85,6 +94,7 @@ class Plan:
     schedule: Schedule = field(default=None)
     tau: np.ndarray = field(default=None)         # tau-leaping option vector
     variability: Variability | None = None        # per-cell draws (None: every cell alike)
+    method_reason: str = ""                       # why ``auto`` chose its method
 
     @classmethod
     def create(cls, model: CompiledModel, *, t_end: float, samples: int, t_start: float = 0.0,
@@ -127,15 +137,14 @@ class Plan:
         return int(max(1, min(cells, BLOCK_CELLS, BLOCK_BYTES // per_cell)))
 
     def resolve_method(self, threads: int | None = None) -> str:
-        """``auto`` becomes ssa or tau: a pilot of two cells by tau-leaping over the whole time span
-        (cheap) predicts the events per cell; leap if there are more than AUTO_MIN_EVENTS and most of
-        them were leaped. Deterministic: the pilot uses the run's seed and the first cells' streams."""
+        """``auto`` becomes ssa or tau (``engine.tau.auto_choice``, the reason kept in ``method_reason``)
+        from a pilot of a few cells by tau-leaping over the whole time span (cheap). Deterministic: the
+        pilot uses the run's seed and the first cells' streams."""
         if self.method == "auto":
             pilot = Plan(self.model, self.time, self.record, "tau", self.seed, self.condition, self.parameters,
                          self.schedule, self.tau, self.variability)
-            work = pilot.block(0, AUTO_PILOT_CELLS, threads=threads).work.sum(axis=0)
-            events = work[:3].sum() / AUTO_PILOT_CELLS
-            self.method = "tau" if events > AUTO_MIN_EVENTS and work[1] > 0.5 * work[:3].sum() else "ssa"
+            work = pilot.block(0, AUTO_PILOT_CELLS, threads=threads).work
+            self.method, self.method_reason = _tau.auto_choice(work, AUTO_PILOT_CELLS)
         return self.method
 
     # ------------------------------------------------------------------ simulation

@@ -5,20 +5,24 @@ reactions partitioned at every step in the spirit of Puchałka & Kierzek's maxim
 method (2004, Biophys J 86:1357) and Harris & Clancy's partitioned leaping (2006, J Chem Phys
 125:144107):
 
-* a reaction is **exact** if its propensity reads, or its firing changes, a species with fewer
-  than ``exact_below`` molecules, if it is critical (fewer than ``n_critical`` firings would
-  exhaust a reactant), or if it would fire fewer than ``exact_firings`` times in the step;
-* the step ``tau`` is Cao's relative-change bound (``epsilon``, with the g_i factors of the
-  highest-order reactions) over the **leaped** reactions only, so it is set by the large
-  populations and not by the fastest small one, and at most ``max_relaxation`` times the fastest
-  leaped reaction's relaxation time (which keeps explicit leaping's variance inflation small);
-* inside the step the exact reactions run as an SSA from the step's start to its end, while the
-  leaped reactions fire Poisson(a_j tau) times, applied at the end (operator splitting whose error
-  is bounded by the same epsilon);
+* a reaction is **exact** if its firing changes a species with fewer than ``exact_below``
+  molecules, if it is critical (fewer than ``n_critical`` firings would exhaust a reactant), or if
+  it would fire fewer than ``exact_firings`` times in the step;
+* inside the step the exact reactions run as an SSA from the step's start to its end; a leaped
+  reaction fires Poisson(integral of a_j) times, its propensity integrated along the exact path
+  (recomputed at every exact event), so it carries the fluctuations of every species the exact
+  reactions change, small ones included; its firings are applied at the end of the step;
+* the step ``tau`` is Cao's relative-change bound (``epsilon``) with, in place of Cao's g_i, the
+  largest total elasticity sum_i |d ln a_j / d ln x_i| of the propensities reading species i
+  (exact for mass action, finite differences for expressions), over the drift and variance of the
+  leaped reactions and, on large species that leaped propensities read, of the exact ones too; and
+  at most ``max_relaxation`` times the shortest relaxation time of a species summed over the
+  leaped channels that move it (see ``step_size``);
 * a step that would make a count negative is rejected, the state restored and tau halved; when the
   leap would hold fewer than ``ssa_factor`` leaped firings, ``ssa_steps`` exact SSA steps are taken;
 * a step never crosses an input breakpoint or a recording time: it lands on it.
 
+The ``degrade_*`` options switch parts of this off for the power checks of the accuracy tests.
 The kernels are compiled per model (see ``engine/kernels.py``) and use the same generated
 ``propensities``/``fire`` code as the SSA; every draw comes from the cell's own stream.
 """
@@ -30,7 +34,7 @@ from numba import prange
 
 from .kernels import kernel
 from .rng import exponential, poisson, uniform
-from .ssa import BAD_PROPENSITY, COUNT_OVERFLOW, OK
+from .ssa import BAD_PROPENSITY, COUNT_OVERFLOW, OK, RESUM_EVERY
 
 # indices of the per-cell work statistics
 EXACT_EVENTS = 0   # events of exactly simulated reactions inside leaps
@@ -40,27 +44,15 @@ LEAPS = 3          # accepted leaps
 REJECTED = 4       # leaps rejected for a negative count
 N_STATS = 5
 MAX_EVENTS = 2**62
-# option vector layout
+# option vector layout (simulation.TAU_DEFAULTS); the last three degrade the method, for power checks only
 EPSILON, N_CRITICAL, SSA_STEPS, SSA_FACTOR, EXACT_BELOW, EXACT_FIRINGS, MAX_RELAXATION = 0, 1, 2, 3, 4, 5, 6
-
-
-@kernel()
-def g_factor(order, stoich, xi):
-    """Cao 2006 eq. 27: how much a relative change of x_i changes the highest-order propensity."""
-    if order <= 1:
-        return 1.0
-    if order == 2:
-        return 2.0 + 1.0 / (xi - 1.0) if stoich == 2 and xi > 1.0 else 2.0
-    if stoich == 1:
-        return 3.0
-    if stoich == 2:
-        return 1.5 * (2.0 + 1.0 / (xi - 1.0)) if xi > 1.0 else 3.0
-    return 3.0 + 1.0 / (xi - 1.0) + 2.0 / (xi - 2.0) if xi > 2.0 else 3.0
+DEGRADE_STEP, DEGRADE_SPLITTING, DEGRADE_ELASTICITY = 7, 8, 9
 
 
 @kernel()
 def classify(x, a, leap, ch_ptr, ch_idx, re_ptr, re_idx, re_val, rd_ptr, rd_idx, opts):
     """Mark the reactions to leap (True) or simulate exactly (False) in the current state."""
+    frozen = opts[DEGRADE_SPLITTING] != 0.0
     n_c = opts[N_CRITICAL]
     small = opts[EXACT_BELOW]
     n_leap = 0
@@ -72,7 +64,7 @@ def classify(x, a, leap, ch_ptr, ch_idx, re_ptr, re_idx, re_val, rd_ptr, rd_idx,
                 ok = False
             k += 1
         k = rd_ptr[j]
-        while ok and k < rd_ptr[j + 1]:
+        while ok and frozen and k < rd_ptr[j + 1]:  # integrated leaps carry small read species exactly
             if x[rd_idx[k]] < small:
                 ok = False
             k += 1
@@ -88,47 +80,114 @@ def classify(x, a, leap, ch_ptr, ch_idx, re_ptr, re_idx, re_val, rd_ptr, rd_idx,
 
 
 @kernel()
-def step_size(x, a, leap, ch_ptr, ch_idx, ch_val, re_ptr, re_idx, re_val, bound, order, stoich, eps, relax, mu, sig):
-    """Cao 2006 eq. 33 over the leaped reactions and the species their firings change, and at most
-    ``relax`` times the fastest relaxation time of a leaped reaction (1 / (n a_j / x_i) over its
-    reactants): Cao's bound alone lets a balanced fast pair (zero drift) leap over many of its
-    relaxation times, where explicit leaping inflates the variance by about 1 / (1 - λτ/2)."""
+def elasticities(x, p, u, a, rd_ptr, rd_idx, rd_n, rd_fd, col_ptr, col_idx, eps, el, a_fd, dx, mark):
+    """el[k] = |d ln a_j / d ln x_i| for every read k (reaction j reads species i), in place of Cao's
+    g_i: exact for mass-action factors (the sum of x / (x - m) over the factors x - m), a one-sided
+    finite difference over a relative change of about epsilon for a species read through an expression
+    (one propensity evaluation per group of species that no reaction reads together)."""
+    for j in range(a.shape[0]):
+        for k in range(rd_ptr[j], rd_ptr[j + 1]):
+            e = 0.0
+            if not rd_fd[k] and a[j] > 0.0:
+                xi = float(x[rd_idx[k]])
+                for m in range(rd_n[k]):
+                    e += xi / (xi - m)
+            el[k] = e
+    for c in range(col_ptr.shape[0] - 1):
+        for q in range(col_ptr[c], col_ptr[c + 1]):
+            i = col_idx[q]
+            dx[i] = max(1, int(eps * x[i]))
+            x[i] += dx[i]
+            mark[i] = c
+        propensities(x, p, u, a_fd)  # noqa: F821 (generated model code)
+        for q in range(col_ptr[c], col_ptr[c + 1]):
+            x[col_idx[q]] -= dx[col_idx[q]]
+        for j in range(a.shape[0]):
+            if a[j] > 0.0:
+                for k in range(rd_ptr[j], rd_ptr[j + 1]):
+                    i = rd_idx[k]
+                    if rd_fd[k] and mark[i] == c:
+                        e = abs(a_fd[j] / a[j] - 1.0) * max(float(x[i]), 1.0) / dx[i]
+                        el[k] = e if e == e else 0.0
+
+
+@kernel()
+def step_size(x, a, leap, ch_ptr, ch_idx, ch_val, rd_ptr, rd_idx, rd_ch, el, opts, mu, sig, g, lread, rate):
+    """The leap: Cao 2006 eq. 33 with elasticities, and at most ``max_relaxation`` relaxation times.
+
+    Cao's bound: every species i that a propensity with a_j > 0 reads may change by at most
+    max(epsilon x_i / g_i, 1) in mean and SD over the step, where g_i is the largest total elasticity
+    (sum over its reads of |d ln a_j / d ln x|) among those propensities, so no propensity changes by more
+    than about epsilon. The drift and variance count every leaped reaction and, for the species a leaped
+    propensity reads, the exact ones too (the operator-splitting error: what the exact reactions do to a
+    leaped propensity inside the step). Relaxation: species s relaxes at most at
+    sum_j |v_sj| sum_i |d a_j / d x_i| over the leaped reactions j changing s and the species i each
+    both reads and changes (a row sum of the Jacobian's self-coupled part, exact for a reversible pair,
+    A -> B and A + B -> C); explicit leaping inflates a variance by about 1 / (1 - lambda tau / 2)."""
+    n_s = x.shape[0]
+    eps = opts[EPSILON]
+    split = opts[DEGRADE_SPLITTING] == 0.0
+    flat = opts[DEGRADE_ELASTICITY] != 0.0
     mu[:] = 0.0
     sig[:] = 0.0
+    rate[:] = 0.0
+    g[:] = 0.0
+    lread[:] = False
+    for j in range(a.shape[0]):
+        if a[j] > 0.0:
+            total = 0.0
+            for k in range(rd_ptr[j], rd_ptr[j + 1]):
+                total += el[k]
+            if flat:
+                total = 1.0
+            for k in range(rd_ptr[j], rd_ptr[j + 1]):
+                i = rd_idx[k]
+                g[i] = max(g[i], total, 1e-300)
+                if leap[j]:
+                    lread[i] = True
     for j in range(a.shape[0]):
         if leap[j]:
+            r = 0.0
+            for k in range(rd_ptr[j], rd_ptr[j + 1]):
+                if rd_ch[k] != 0:
+                    r += el[k] / max(float(x[rd_idx[k]]), 1.0)
             for k in range(ch_ptr[j], ch_ptr[j + 1]):
                 v = ch_val[k]
                 mu[ch_idx[k]] += v * a[j]
                 sig[ch_idx[k]] += v * v * a[j]
-    tau = np.inf
+                rate[ch_idx[k]] += abs(v) * a[j] * r  # relaxation rate of the species, over its channels
+        elif split and a[j] > 0.0:
+            for k in range(ch_ptr[j], ch_ptr[j + 1]):
+                i = ch_idx[k]
+                if lread[i] and x[i] >= opts[EXACT_BELOW]:
+                    v = ch_val[k]
+                    mu[i] += v * a[j]
+                    sig[i] += v * v * a[j]
     fastest = 0.0
-    for j in range(a.shape[0]):
-        if leap[j]:
-            for k in range(re_ptr[j], re_ptr[j + 1]):
-                fastest = max(fastest, re_val[k] * a[j] / x[re_idx[k]])
-    if fastest > 0.0:
-        tau = relax / fastest
-    for i in range(x.shape[0]):
-        if bound[i] and sig[i] > 0.0:
-            b = max(eps * x[i] / g_factor(order[i], stoich[i], float(x[i])), 1.0)
+    for i in range(n_s):
+        fastest = max(fastest, rate[i])
+    tau = opts[MAX_RELAXATION] / fastest if fastest > 0.0 else np.inf
+    for i in range(n_s):
+        if g[i] > 0.0 and sig[i] > 0.0:
+            b = max(eps * x[i] / g[i], 1.0)
             if mu[i] != 0.0:
                 tau = min(tau, b / abs(mu[i]))
             tau = min(tau, b * b / sig[i])
-    return tau
+    return tau * opts[DEGRADE_STEP]
 
 
 @kernel()
-def exact_until(x, p, u, a, leap, t, t_end, max_events, rng, any_reaction):
-    """SSA from t over the exact reactions (all of them if ``any_reaction``) until ``t_end`` or
-    ``max_events`` events. Returns (time reached, events, failed)."""
-    n_r = a.shape[0]
+def exact_until(x, p, u, a, leap, t, t_end, max_events, rng, ex_idx, n_ex, dep_ptr, dep_idx, held, t_last, lam,
+                track):
+    """SSA from t over the reactions ex_idx[:n_ex] (the exact ones, or all) until ``t_end`` or
+    ``max_events`` events. With ``track``, every leaped reaction's propensity is integrated along the
+    exact path (``lam``, from ``held``/``t_last``), so the leaped firings carry the fluctuations of the
+    species the exact reactions change. Returns (time reached, events, failed)."""
     events = 0
+    a_s = 0.0
+    for q in range(n_ex):
+        a_s += a[ex_idx[q]]
     while events < max_events:
-        a_s = 0.0
-        for j in range(n_r):
-            if any_reaction or not leap[j]:
-                a_s += a[j]
         if a_s <= 0.0:
             return t_end, events, False
         t_next = t + exponential(rng) / a_s
@@ -137,29 +196,48 @@ def exact_until(x, p, u, a, leap, t, t_end, max_events, rng, any_reaction):
         target = uniform(rng) * a_s
         acc = 0.0
         chosen = -1
-        for j in range(n_r):
-            if any_reaction or not leap[j]:
-                acc += a[j]
-                chosen = j
-                if acc >= target:
-                    break
+        for q in range(n_ex):
+            chosen = ex_idx[q]
+            acc += a[chosen]
+            if acc >= target:
+                break
         t = t_next
+        before = 0.0
+        for k in range(dep_ptr[chosen], dep_ptr[chosen + 1]):
+            j = dep_idx[k]
+            if not leap[j]:
+                before += a[j]
         delta = fire(chosen, x, p, u, a)  # noqa: F821 (generated model code)
         if delta != delta:
             return t, events, True
         events += 1
+        a_s -= before
+        for k in range(dep_ptr[chosen], dep_ptr[chosen + 1]):
+            j = dep_idx[k]
+            if not leap[j]:
+                a_s += a[j]
+            elif track:
+                lam[j] += held[j] * (t - t_last[j])
+                held[j] = a[j]
+                t_last[j] = t
+        if events % RESUM_EVERY == 0:  # stop round-off drift of the running sum
+            a_s = 0.0
+            for q in range(n_ex):
+                a_s += a[ex_idx[q]]
     return t, events, False
 
 
 @kernel()
 def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_idx, ch_val, re_ptr, re_idx,
-             re_val, rd_ptr, rd_idx, bound, order, stoich, leap, x_save, firings, mu, sig, stats):
+             re_val, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch, dep_ptr, dep_idx, col_ptr, col_idx, leap, x_save, firings,
+             mu, sig, g, lread, rate, el, a_fd, dx, mark, held, t_last, lam, ex_idx, stats):
     """Simulate one cell by partitioned leaping; fills ``out`` and ``stats``. Returns (status, detail)."""
     n_t = t_grid.shape[0]
     t = t_grid[0]
     b, t_break = input_interval(sched_t, t)  # noqa: F821 (from engine.ssa)
     u = sched_u[b]
     i = 0
+    track = opts[DEGRADE_SPLITTING] == 0.0
     while True:
         while i < n_t and t_grid[i] <= t:
             if not record_state(x, rec, out[i]):  # noqa: F821 (from engine.ssa)
@@ -181,8 +259,10 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
         tau = np.inf
         a_leap = 0.0
         if n_leap > 0:
-            tau = step_size(x, a, leap, ch_ptr, ch_idx, ch_val, re_ptr, re_idx, re_val, bound, order, stoich,
-                            opts[EPSILON], opts[MAX_RELAXATION], mu, sig)
+            elasticities(x, p, u, a, rd_ptr, rd_idx, rd_n, rd_fd, col_ptr, col_idx, opts[EPSILON], el, a_fd, dx,
+                         mark)
+            tau = step_size(x, a, leap, ch_ptr, ch_idx, ch_val, rd_ptr, rd_idx, rd_ch, el, opts, mu, sig, g, lread,
+                             rate)
             for j in range(a.shape[0]):
                 if leap[j]:
                     if a[j] * tau < opts[EXACT_FIRINGS]:
@@ -191,7 +271,11 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
                         a_leap += a[j]
         if n_leap == 0 or a_leap * tau < opts[SSA_FACTOR]:
             # leaping would not pay: plain exact SSA steps
-            t, n, failed = exact_until(x, p, u, a, leap, t, t_target, int(opts[SSA_STEPS]), rng, True)
+            for j in range(a.shape[0]):
+                leap[j] = False
+                ex_idx[j] = j
+            t, n, failed = exact_until(x, p, u, a, leap, t, t_target, int(opts[SSA_STEPS]), rng, ex_idx,
+                                       a.shape[0], dep_ptr, dep_idx, held, t_last, lam, False)
             stats[SSA_EVENTS] += n
             if failed:
                 status, detail = diagnose(x, p, u, a)  # noqa: F821
@@ -201,17 +285,28 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
         if landing:
             tau = t_target - t
         x_save[:] = x
+        n_ex = 0
+        for j in range(a.shape[0]):
+            if not leap[j]:
+                ex_idx[n_ex] = j
+                n_ex += 1
         while True:
-            for j in range(a.shape[0]):
-                firings[j] = poisson(rng, a[j] * tau) if leap[j] else 0
             t_end = t_target if landing else t + tau
-            t_reached, n, failed = exact_until(x, p, u, a, leap, t, t_end, MAX_EVENTS, rng, False)
+            for j in range(a.shape[0]):
+                if leap[j]:
+                    held[j] = a[j]
+                    t_last[j] = t
+                    lam[j] = 0.0
+            t_reached, n, failed = exact_until(x, p, u, a, leap, t, t_end, MAX_EVENTS, rng, ex_idx, n_ex, dep_ptr,
+                                               dep_idx, held, t_last, lam, track)
             if failed:
                 status, detail = diagnose(x, p, u, a)  # noqa: F821
                 return status, detail
             negative = False
             for j in range(a.shape[0]):
-                if firings[j] > 0:
+                firings[j] = 0
+                if leap[j]:
+                    firings[j] = poisson(rng, lam[j] + held[j] * (t_end - t_last[j]))
                     for k in range(ch_ptr[j], ch_ptr[j + 1]):
                         x[ch_idx[k]] += ch_val[k] * firings[j]
             for s in range(x.shape[0]):
@@ -234,7 +329,7 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
 
 @kernel(parallel=True)
 def tau_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, stats, opts, ch_ptr, ch_idx, ch_val,
-              re_ptr, re_idx, re_val, rd_ptr, rd_idx, bound, order, stoich):
+              re_ptr, re_idx, re_val, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch, dep_ptr, dep_idx, col_ptr, col_idx):
     n_cells = x0.shape[0]
     n_r = n_reactions_of_model  # noqa: F821
     n_s = x0.shape[1]
@@ -246,6 +341,58 @@ def tau_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, st
         firings = np.zeros(n_r, dtype=np.int64)
         mu = np.empty(n_s)
         sig = np.empty(n_s)
+        rate = np.empty(n_s)
+        g = np.empty(n_s)
+        lread = np.zeros(n_s, dtype=np.bool_)
+        el = np.zeros(rd_idx.shape[0])
+        a_fd = np.empty(n_r)
+        dx = np.zeros(n_s, dtype=np.int64)
+        mark = np.full(n_s, -1, dtype=np.int64)
+        held = np.zeros(n_r)
+        t_last = np.zeros(n_r)
+        lam = np.zeros(n_r)
+        ex_idx = np.zeros(n_r, dtype=np.int64)
         status[c], detail[c] = tau_cell(x, p[c], sched_t, sched_u, t_grid, rec, rng[c], out[c], a, opts, ch_ptr,
-                                        ch_idx, ch_val, re_ptr, re_idx, re_val, rd_ptr, rd_idx, bound, order,
-                                        stoich, leap, x_save, firings, mu, sig, stats[c])
+                                        ch_idx, ch_val, re_ptr, re_idx, re_val, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch,
+                                        dep_ptr, dep_idx, col_ptr, col_idx, leap, x_save, firings, mu, sig, g, lread,
+                                        rate, el, a_fd, dx, mark, held, t_last, lam, ex_idx, stats[c])
+
+
+#: ``auto`` leaps only when a pilot predicts at least this many events per cell (below it the exact SSA
+#: takes well under a second per cell and needs no accuracy contract) ...
+AUTO_MIN_EVENTS = 100_000
+#: ... at least this share of them leaped (otherwise leaping saves little) ...
+AUTO_MIN_LEAPED = 0.5
+#: ... at least this many leaped firings per leap (each leap costs about as much as this many exact
+#: events, and every leap adds its share of the first-order bias that epsilon bounds) ...
+AUTO_MIN_PER_LEAP = 20.0
+#: ... and at most this share of leaps rejected for a negative count (rejections mean leaps near
+#: exhausted species, where halving the step is the only protection and the law is least certain).
+AUTO_MAX_REJECTED = 0.01
+
+
+def auto_choice(work: np.ndarray, cells: int) -> tuple[str, str]:
+    """``method: auto``: "tau" or "ssa" from a tau-leaping pilot's work statistics, with the reason.
+
+    ``work`` is the pilot's per-cell work (cells, N_STATS) or its sum over cells. Leaping is chosen
+    only where its step bounds are expected to hold the accuracy contract at a real gain in speed:
+    many events per cell, most of them leaped, many firings per leap and almost no rejected leaps."""
+    w = np.asarray(work, dtype=np.float64)
+    if w.ndim == 2:
+        w = w.sum(axis=0)
+    events = w[EXACT_EVENTS] + w[LEAPED] + w[SSA_EVENTS]
+    per_cell = events / cells
+    leaped = w[LEAPED] / events if events else 0.0
+    per_leap = w[LEAPED] / w[LEAPS] if w[LEAPS] else 0.0
+    rejected = w[REJECTED] / (w[LEAPS] + w[REJECTED]) if w[LEAPS] + w[REJECTED] else 0.0
+    facts = (f"pilot of {cells} cells: {per_cell:.3g} events per cell, {100 * leaped:.1f} % leaped, "
+             f"{per_leap:.3g} leaped firings per leap, {100 * rejected:.2f} % of leaps rejected")
+    if per_cell < AUTO_MIN_EVENTS:
+        return "ssa", f"ssa: few events per cell, the exact SSA is cheap ({facts})"
+    if leaped < AUTO_MIN_LEAPED:
+        return "ssa", f"ssa: most events would be simulated exactly inside the leaps anyway ({facts})"
+    if per_leap < AUTO_MIN_PER_LEAP:
+        return "ssa", f"ssa: the step bounds allow too few firings per leap for leaping to pay ({facts})"
+    if rejected > AUTO_MAX_REJECTED:
+        return "ssa", f"ssa: too many leaps would overdraw a species ({facts})"
+    return "tau", f"tau: large populations leaped within the step bounds ({facts})"
