@@ -33,12 +33,13 @@ AUTO_PILOT_CELLS = 2
 BLOCK_BYTES = 64 * 2**20
 BLOCK_CELLS = 1024
 #: tau-leaping options (see engine/tau.py), in the kernel's option-vector order
-#: The degrade_* options exist for the power checks of the accuracy tests (a deliberately wrong method
-#: must fail them): step x degrade_step; degrade_splitting 1 leaves the exact reactions out of the step
-#: bound and freezes leaped propensities over the step; degrade_elasticity 1 sets every g_i to 1.
+#: The degrade_* options exist only for the power checks of the accuracy tests (a deliberately wrong
+#: method must fail them): the step x degrade_step; degrade_splitting 1 restores the old splitting (exact
+#: reactions out of the step bound, leaped propensities frozen over the step, reactions reading a small
+#: species not leaped); degrade_elasticity 1 sets every g_i to 1.
 TAU_DEFAULTS = {"epsilon": 0.03, "n_critical": 10, "ssa_steps": 100, "ssa_factor": 10.0, "exact_below": 100,
-                "exact_firings": 3.0, "max_relaxation": 0.1, "degrade_step": 1.0, "degrade_splitting": 0,
-                "degrade_elasticity": 0}
+                "exact_firings": 3.0, "max_relaxation": 0.1, "drift_share": 0.3,
+                "degrade_step": 1.0, "degrade_splitting": 0, "degrade_elasticity": 0}
 
 
 class SimulationError(RuntimeError):
@@ -72,6 +73,8 @@ def tau_options(options: Mapping[str, float] | None) -> np.ndarray:
         if merged[key] < 0 or (key in ("n_critical", "ssa_steps") and merged[key] != int(merged[key])):
             raise ModelError(f"tau.{key}: expected a non-negative {'integer' if key in ('n_critical', 'ssa_steps') else 'number'}"
                              f", got {merged[key]!r}")
+    if not 0 < merged["drift_share"] <= 1:
+        raise ModelError(f"tau.drift_share: expected 0 < drift_share <= 1, got {merged['drift_share']!r}")
     if not merged["degrade_step"] > 0:
         raise ModelError(f"tau.degrade_step: expected a positive number, got {merged['degrade_step']!r}")
     for key in ("degrade_splitting", "degrade_elasticity"):

@@ -46,7 +46,7 @@ N_STATS = 5
 MAX_EVENTS = 2**62
 # option vector layout (simulation.TAU_DEFAULTS); the last three degrade the method, for power checks only
 EPSILON, N_CRITICAL, SSA_STEPS, SSA_FACTOR, EXACT_BELOW, EXACT_FIRINGS, MAX_RELAXATION = 0, 1, 2, 3, 4, 5, 6
-DEGRADE_STEP, DEGRADE_SPLITTING, DEGRADE_ELASTICITY = 7, 8, 9
+DRIFT_SHARE, DEGRADE_STEP, DEGRADE_SPLITTING, DEGRADE_ELASTICITY = 7, 8, 9, 10
 
 
 @kernel()
@@ -116,11 +116,15 @@ def step_size(x, a, leap, ch_ptr, ch_idx, ch_val, rd_ptr, rd_idx, rd_ch, el, opt
     """The leap: Cao 2006 eq. 33 with elasticities, and at most ``max_relaxation`` relaxation times.
 
     Cao's bound: every species i that a propensity with a_j > 0 reads may change by at most
-    max(epsilon x_i / g_i, 1) in mean and SD over the step, where g_i is the largest total elasticity
+    b_i = max(epsilon x_i / g_i, 1) in SD and max(drift_share b_i, 1) in mean over the step (each leap's
+    drift adds a first-order bias of about half the relative change it allows, and these biases add up
+    along a transient, while the variance errors do not), where g_i is the largest total elasticity
     (sum over its reads of |d ln a_j / d ln x|) among those propensities, so no propensity changes by more
     than about epsilon. The drift and variance count every leaped reaction and, for the species a leaped
     propensity reads, the exact ones too (the operator-splitting error: what the exact reactions do to a
-    leaped propensity inside the step). Relaxation: species s relaxes at most at
+    leaped propensity inside the step). A propensity a_j reading species i that leaped reactions change
+    sees i frozen over the step and loses variance e_ji^2 a_j^2 sig_i tau^3 / (3 x_i^2) against its own
+    Poisson variance a_j tau: the step keeps that share below epsilon. Relaxation: species s relaxes at most at
     sum_j |v_sj| sum_i |d a_j / d x_i| over the leaped reactions j changing s and the species i each
     both reads and changes (a row sum of the Jacobian's self-coupled part, exact for a reversible pair,
     A -> B and A + B -> C); explicit leaping inflates a variance by about 1 / (1 - lambda tau / 2)."""
@@ -133,6 +137,9 @@ def step_size(x, a, leap, ch_ptr, ch_idx, ch_val, rd_ptr, rd_idx, rd_ch, el, opt
     rate[:] = 0.0
     g[:] = 0.0
     lread[:] = False
+    if flat:  # the degraded method: every read counts as a linear one and g_i = 1
+        for k in range(el.shape[0]):
+            el[k] = 1.0
     for j in range(a.shape[0]):
         if a[j] > 0.0:
             total = 0.0
@@ -156,7 +163,15 @@ def step_size(x, a, leap, ch_ptr, ch_idx, ch_val, rd_ptr, rd_idx, rd_ch, el, opt
                 mu[ch_idx[k]] += v * a[j]
                 sig[ch_idx[k]] += v * v * a[j]
                 rate[ch_idx[k]] += abs(v) * a[j] * r  # relaxation rate of the species, over its channels
-        elif split and a[j] > 0.0:
+    tau = np.inf
+    for j in range(a.shape[0]):  # propensities frozen against leaped changes: their lost variance
+        if a[j] > 0.0:
+            for k in range(rd_ptr[j], rd_ptr[j + 1]):
+                i = rd_idx[k]
+                if el[k] > 0.0 and sig[i] > 0.0:
+                    tau = min(tau, x[i] * np.sqrt(3.0 * eps / (el[k] * el[k] * a[j] * sig[i])))
+    for j in range(a.shape[0]):
+        if split and not leap[j] and a[j] > 0.0:
             for k in range(ch_ptr[j], ch_ptr[j + 1]):
                 i = ch_idx[k]
                 if lread[i] and x[i] >= opts[EXACT_BELOW]:
@@ -166,12 +181,13 @@ def step_size(x, a, leap, ch_ptr, ch_idx, ch_val, rd_ptr, rd_idx, rd_ch, el, opt
     fastest = 0.0
     for i in range(n_s):
         fastest = max(fastest, rate[i])
-    tau = opts[MAX_RELAXATION] / fastest if fastest > 0.0 else np.inf
+    if fastest > 0.0:
+        tau = min(tau, opts[MAX_RELAXATION] / fastest)
     for i in range(n_s):
         if g[i] > 0.0 and sig[i] > 0.0:
             b = max(eps * x[i] / g[i], 1.0)
             if mu[i] != 0.0:
-                tau = min(tau, b / abs(mu[i]))
+                tau = min(tau, max(opts[DRIFT_SHARE] * b, 1.0) / abs(mu[i]))
             tau = min(tau, b * b / sig[i])
     return tau * opts[DEGRADE_STEP]
 
