@@ -163,13 +163,14 @@ def step_size(x, a, leap, ch_ptr, ch_idx, ch_val, rd_ptr, rd_idx, rd_ch, el, opt
                 mu[ch_idx[k]] += v * a[j]
                 sig[ch_idx[k]] += v * v * a[j]
                 rate[ch_idx[k]] += abs(v) * a[j] * r  # relaxation rate of the species, over its channels
-    tau = np.inf
+    tau2 = np.inf
     for j in range(a.shape[0]):  # propensities frozen against leaped changes: their lost variance
         if a[j] > 0.0:
             for k in range(rd_ptr[j], rd_ptr[j + 1]):
                 i = rd_idx[k]
                 if el[k] > 0.0 and sig[i] > 0.0:
-                    tau = min(tau, x[i] * np.sqrt(3.0 * eps / (el[k] * el[k] * a[j] * sig[i])))
+                    tau2 = min(tau2, 3.0 * eps * x[i] * x[i] / (el[k] * el[k] * a[j] * sig[i]))
+    tau = np.sqrt(tau2)
     for j in range(a.shape[0]):
         if split and not leap[j] and a[j] > 0.0:
             for k in range(ch_ptr[j], ch_ptr[j + 1]):
