@@ -117,7 +117,7 @@ def benchmark(quick: bool, log) -> dict:
         for threads in (1, 2):
             _simulate(model, threads, threads, method, 0.01, t_end=1.0, samples=2)  # kernels, thread pool
     out["warmup_s"] = time.perf_counter() - t0
-    sizes = [(1.0, 1, 8), (0.1, 2, 4)] if quick else [(1.0, 4, 32), (0.1, 8, 16)]
+    sizes = [(1.0, 1, 8), (0.1, 2, 4), (0.01, 4, 8)] if quick else [(1.0, 4, 32), (0.1, 8, 16), (0.01, 32, 64)]
     for scale, n_ssa, n_tau in sizes:
         log(f"insulin tau vs SSA: scale {scale:g} ({n_ssa} SSA cells, {n_tau} tau cells, 1 thread)")
         try:

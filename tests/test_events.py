@@ -134,12 +134,32 @@ events:
     assert "\n" not in str(err.value)
 
 
-def test_tau_refuses_events_in_one_line_and_auto_picks_ssa(model_from_text):
-    model = model_from_text(IMMIGRATION_DEATH + "events:\n  e: {trigger: \"t >= 1\", assign: {X: 1}}\n")
-    with pytest.raises(stochins.ArgumentError, match=r"method tau does not execute events yet"):
-        stochins.simulate(model, cells=2, t_end=2.0, samples=3, seed=1, method="tau")
-    res = stochins.simulate(model, cells=2, t_end=2.0, samples=3, seed=1, method="auto")
-    assert res.method == "ssa" and "events" in res.method_reason
+LARGE = """
+name: large_immigration_death
+species: {X: 1000}
+parameters: {k: 1000.0, mu: 1.0}
+reactions:
+  birth: {equation: "0 -> X", rate: k}
+  death: {equation: "X -> 0", rate: mu}
+events:
+  cap:  {trigger: "X >= 1040", assign: {X: 900}}
+  wash: {trigger: "t >= 2", assign: {X: 0}}
+"""
+
+
+def test_tau_lands_on_time_events_and_never_leaps_over_a_state_trigger(model_from_text):
+    """Leaping forced on 10^3 molecules: no recorded count reaches the cap (a leap over it would leave
+    counts above it until the next firing), the reset at t = 2 is exact, and the cap fired (power)."""
+    model = model_from_text(LARGE)
+    forced = {"exact_below": 0, "exact_firings": 0, "ssa_factor": 0}
+    res = stochins.simulate(model, cells=300, t_end=3.0, samples=301, seed=2, method="tau", tau=forced)
+    assert res.work[:, res.work_names.index("leaped_firings")].sum() > 0.5 * res.events.sum()
+    x = res["X"]
+    assert x.max() < 1040 and (x[:, 1:200] < 960).any(), "the cap never fired"
+    assert (x[:, 200] == 0).all()  # t = 2: the post-event state
+    free = stochins.simulate(model_from_text(LARGE.split("events:")[0]), cells=300, t_end=3.0, samples=301,
+                             seed=2, method="tau", tau=forced)
+    assert free["X"].max() >= 1040  # without the event the counts do reach the cap
 
 
 def test_biomd137_with_its_own_events_reproduces_the_reference_ode():

@@ -103,30 +103,42 @@ class CompiledModel:
         return np.array([pos[n] for n in names], dtype=np.int64)
 
     def leap_arrays(self) -> tuple[np.ndarray, ...]:
-        """Sparse structure for tau-leaping: changes, reactants and reads as CSR arrays, and per
-        species whether it bounds the step, its highest reactant order and stoichiometry there."""
+        """Sparse structure for tau-leaping, as CSR arrays: per reaction its changes, its reactants, the
+        species its propensity reads (with, per read, the reactant stoichiometry, whether the read goes
+        through the rate/propensity expression so its elasticity needs a finite difference, and the net
+        change the reaction makes to that species), the reactions whose propensities its firing
+        recomputes; and the species read through expressions grouped so that no reaction reads two of
+        one group (one propensity evaluation per group gives every elasticity by finite differences)."""
         def csr(rows):
             ptr = np.cumsum([0] + [len(r) for r in rows]).astype(np.int64)
             idx = np.array([i for r in rows for i, _ in r], dtype=np.int64)
             val = np.array([v for r in rows for _, v in r], dtype=np.int64)
             return ptr, idx, val
 
-        ch = csr([[(int(i), int(self.change[j, i])) for i in np.flatnonzero(self.change[j])]
-                  for j in range(len(self.reactions))])
+        n_r = len(self.reactions)
+        ch = csr([[(int(i), int(self.change[j, i])) for i in np.flatnonzero(self.change[j])] for j in range(n_r)])
         re = csr([[(int(i), int(self.reactant[j, i])) for i in np.flatnonzero(self.reactant[j])]
-                  for j in range(len(self.reactions))])
-        rd_ptr, rd_idx, _ = csr([[(i, 0) for i in r] for r in self.reads])
-        n_s = len(self.species)
-        bound = np.zeros(n_s, dtype=np.bool_)
-        bound[[i for r in self.reads for i in r]] = True
-        order = np.ones(n_s, dtype=np.int64)
-        stoich = np.ones(n_s, dtype=np.int64)
-        for j in range(len(self.reactions)):
-            total = int(self.reactant[j].sum())
-            for i in np.flatnonzero(self.reactant[j]):
-                if total > order[i] or (total == order[i] and self.reactant[j, i] > stoich[i]):
-                    order[i], stoich[i] = total, int(self.reactant[j, i])
-        return (*ch, *re, rd_ptr, rd_idx, bound, order, stoich)
+                  for j in range(n_r)])
+        sidx = {s: i for i, s in enumerate(self.species)}
+        changing = set(np.flatnonzero(self.change.any(axis=0)).tolist())
+        via_expr = []
+        for name in self.reactions:
+            r = self.network.reactions[name]
+            expr = self.network.propensity_expr(r) if r.propensity is not None else self.network.rate_expr(r)
+            via_expr.append({sidx[s] for s in expr.symbols if s in sidx})
+        rd_ptr, rd_idx, rd_n = csr([[(i, int(self.reactant[j, i])) for i in r] for j, r in enumerate(self.reads)])
+        rd_fd = np.array([i in via_expr[j] and i in changing for j, r in enumerate(self.reads) for i in r],
+                         dtype=np.bool_)
+        rd_ch = np.array([self.change[j, i] for j, r in enumerate(self.reads) for i in r], dtype=np.int64)
+        dep_ptr, dep_idx, _ = csr([[(k, 0) for k in d] for d in self.depends])
+        # greedy colouring of the finite-difference species: no reaction reads two of one colour
+        colour: dict[int, int] = {}
+        for i in sorted({i for j, r in enumerate(self.reads) for i in r if i in via_expr[j] and i in changing}):
+            taken = {colour[k] for j, r in enumerate(self.reads) if i in r for k in r if k in colour}
+            colour[i] = min(set(range(len(taken) + 1)) - taken)
+        groups = [[(i, 0) for i in sorted(colour) if colour[i] == c] for c in range(max(colour.values(), default=-1) + 1)]
+        col_ptr, col_idx, _ = csr(groups)
+        return (*ch, *re, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch, dep_ptr, dep_idx, col_ptr, col_idx)
 
     def needs(self, names: tuple[str, ...]) -> list[np.ndarray]:
         """The arrays a method declares it needs (``Method.needs``), in order; methods returning

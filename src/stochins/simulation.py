@@ -19,6 +19,7 @@ import numpy as np
 
 from .compile import CompiledModel
 from .engine import common
+from .engine import tau as _tau
 from .engine.methods import AUTO, METHODS, get_method, method_names
 from .engine.rng import seed_streams
 from .errors import ArgumentError, SimulationError
@@ -28,8 +29,7 @@ from .variability import CELL_SIZE, Variability, parse_variability
 
 __all__ = ["Plan", "Block", "SimulationError", "condition_key", "block_ranges"]
 
-#: method "auto" leaps when a pilot predicts more events per cell than this and most of them leaped
-AUTO_MIN_EVENTS = 100_000
+#: cells of the tau-leaping pilot that decides method "auto" (engine.tau.auto_choice)
 AUTO_PILOT_CELLS = 2
 #: default blocks: at most this many bytes of working memory, and at most BLOCK_CELLS cells so that
 #: progress, Ctrl-C and --resume act at a fine grain (results never depend on the block size)
@@ -120,22 +120,15 @@ class Plan:
         return int(max(1, min(cells, BLOCK_CELLS, BLOCK_BYTES // per_cell)))
 
     def resolve_method(self, threads: int | None = None) -> str:
-        """``auto`` becomes ssa or tau: a pilot of two cells by tau-leaping over the whole time span
-        (cheap) predicts the events per cell; leap if there are more than AUTO_MIN_EVENTS and most of
-        them were leaped. Deterministic: the pilot uses the run's seed and the first cells' streams.
-        ``method_reason`` says what was chosen and why."""
+        """``auto`` becomes ssa or tau (``engine.tau.auto_choice``, the reason kept in ``method_reason``)
+        from a pilot of a few cells by tau-leaping over the whole time span (cheap). Deterministic: the
+        pilot uses the run's seed and the first cells' streams."""
         if self.method == AUTO and self.model.events and not METHODS["tau"].time_events:
-            self.method, self.method_reason = "ssa", "auto: the model has events, which tau does not execute yet -> ssa"
+            self.method, self.method_reason = "ssa", "ssa: the model has events, which tau does not execute"
         if self.method == AUTO:
-            tau = METHODS["tau"]
-            pilot = dataclasses.replace(self, method=tau.name)
-            work = pilot.block(0, AUTO_PILOT_CELLS, threads=threads).work.sum(axis=0)
-            events = tau.event_count(work[None, :])[0] / AUTO_PILOT_CELLS
-            leaped = work[tau.work.index("leaped_firings")] / max(1.0, AUTO_PILOT_CELLS * events)
-            leap = events > AUTO_MIN_EVENTS and leaped > 0.5
-            self.method = "tau" if leap else "ssa"
-            self.method_reason = (f"auto: a {AUTO_PILOT_CELLS}-cell tau pilot predicts {events:.3g} events per cell, "
-                                  f"{100 * leaped:.0f} % leaped -> {self.method}")
+            pilot = dataclasses.replace(self, method=_tau.METHOD.name)
+            work = pilot.block(0, AUTO_PILOT_CELLS, threads=threads).work
+            self.method, self.method_reason = _tau.auto_choice(work, AUTO_PILOT_CELLS)
         return self.method
 
     # ------------------------------------------------------------------ simulation

@@ -19,6 +19,8 @@ COUNT_OVERFLOW = 3
 BAD_EVENT_VALUE = 4   # an event assigned a negative or non-finite count
 EVENT_CASCADE = 5     # events kept setting off one another at one instant
 INT32_MAX = 2147483647
+#: exact re-summation of a running propensity sum every this many events, to stop round-off drift
+RESUM_EVERY = 2048
 #: rounds of events set off by other events' assignments at one instant before giving up
 MAX_EVENT_ROUNDS = 1000
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from .common import (BAD_PROPENSITY, COUNT_OVERFLOW, OK, diagnose, event_scratch, events_begin, fire_events,
-                     input_interval, next_trigger_time, record_state, total_propensity)
+from .common import (BAD_PROPENSITY, COUNT_OVERFLOW, OK, RESUM_EVERY, diagnose, event_scratch, events_begin,
+                     fire_events, input_interval, next_trigger_time, record_state, total_propensity)
 from .interface import Method
 from .kernels import kernel
 from .model_code import N_EVENTS, N_REACTIONS, fire
@@ -23,9 +23,6 @@ METHOD = Method(
     summary="exact stochastic simulation: Gillespie's direct method with a dependency graph",
     reference="Gillespie 1977, J Phys Chem 81:2340",
     exact=True, stochastic=True, module=__name__, entry="ssa_block", needs=("event_arrays",))
-
-#: exact re-summation of the total propensity every this many events, to stop round-off drift
-RESUM_EVERY = 2048
 
 
 @kernel()

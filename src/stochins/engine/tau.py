@@ -5,22 +5,28 @@ reactions partitioned at every step in the spirit of Puchałka & Kierzek's maxim
 method (2004, Biophys J 86:1357) and Harris & Clancy's partitioned leaping (2006, J Chem Phys
 125:144107):
 
-* a reaction is **exact** if its propensity reads, or its firing changes, a species with fewer
-  than ``exact_below`` molecules, if it is critical (fewer than ``n_critical`` firings would
-  exhaust a reactant), or if it would fire fewer than ``exact_firings`` times in the step;
-* the step ``tau`` is Cao's relative-change bound (``epsilon``, with the g_i factors of the
-  highest-order reactions) over the **leaped** reactions only, so it is set by the large
-  populations and not by the fastest small one, and at most ``max_relaxation`` times the fastest
-  leaped reaction's relaxation time (which keeps explicit leaping's variance inflation small);
-* inside the step the exact reactions run as an SSA from the step's start to its end, while the
-  leaped reactions fire Poisson(a_j tau) times, applied at the end (operator splitting whose error
-  is bounded by the same epsilon);
+* a reaction is **exact** if its firing changes a species with fewer than ``exact_below``
+  molecules, if it is critical (fewer than ``n_critical`` firings would exhaust a reactant), or if
+  it would fire fewer than ``exact_firings`` times in the step;
+* inside the step the exact reactions run as an SSA from the step's start to its end; a leaped
+  reaction fires Poisson(integral of a_j) times, its propensity integrated along the exact path
+  (recomputed at every exact event), so it carries the fluctuations of every species the exact
+  reactions change, small ones included; its firings are applied at the end of the step;
+* the step ``tau`` is Cao's relative-change bound (``epsilon``) with, in place of Cao's g_i, the
+  largest total elasticity sum_i |d ln a_j / d ln x_i| of the propensities reading species i
+  (exact for mass action, finite differences for expressions), over the drift and variance of the
+  leaped reactions and, on large species that leaped propensities read, of the exact ones too; and
+  at most ``max_relaxation`` times the shortest relaxation time of a species summed over the
+  leaped channels that move it (see ``step_size``);
 * a step that would make a count negative is rejected, the state restored and tau halved; when the
   leap would hold fewer than ``ssa_factor`` leaped firings, ``ssa_steps`` exact SSA steps are taken;
 * a step never crosses an input breakpoint or a recording time: it lands on it.
 
-The kernels are compiled per model (see ``kernels.py``) and use the same generated ``fire``
-code as the SSA; every draw comes from the cell's own stream.
+The ``degrade_*`` options switch parts of this off for the power checks of the accuracy tests.
+Events: trigger times are breakpoints the steps land on; after a leap that turned a trigger true the
+leap is rejected and the cell goes on by exact SSA steps, testing triggers after every firing, so no
+leap jumps over a trigger. The kernels are compiled per model (see ``kernels.py``) and use the same
+generated ``propensities``/``fire`` code as the SSA; every draw comes from the cell's own stream.
 """
 
 from __future__ import annotations
@@ -28,10 +34,11 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from .common import BAD_PROPENSITY, COUNT_OVERFLOW, OK, diagnose, input_interval, record_state, total_propensity
+from .common import (BAD_PROPENSITY, COUNT_OVERFLOW, OK, RESUM_EVERY, diagnose, event_scratch, events_begin,
+                     events_pending, fire_events, input_interval, next_trigger_time, record_state, total_propensity)
 from .interface import Method, Option
 from .kernels import kernel
-from .model_code import N_REACTIONS, fire
+from .model_code import N_EVENTS, N_REACTIONS, fire, propensities
 from .rng import exponential, poisson, uniform
 
 METHOD = Method(
@@ -41,7 +48,7 @@ METHOD = Method(
     exact=False, stochastic=True, module=__name__, entry="tau_block",
     work=("exact_events", "leaped_firings", "ssa_events", "leaps", "rejected_leaps"),
     firings=("exact_events", "leaped_firings", "ssa_events"),
-    needs=("leap_arrays",), time_events=False, state_events=False,
+    needs=("leap_arrays", "event_arrays"),
     options=(
         Option("epsilon", 0.03, "error control: largest expected relative change of a propensity in one leap",
                low=0.0, high=1.0, open_low=True, open_high=True),
@@ -49,35 +56,30 @@ METHOD = Method(
                "simulated exactly", integer=True),
         Option("ssa_steps", 100, "exact SSA steps taken when a leap would not pay", low=1, integer=True),
         Option("ssa_factor", 10.0, "leap only if the leap holds at least this many leaped firings"),
-        Option("exact_below", 100, "reactions reading or changing a species with fewer molecules are exact"),
+        Option("exact_below", 100, "reactions changing a species with fewer molecules are exact"),
         Option("exact_firings", 3.0, "reactions expected to fire fewer times in a leap are exact"),
-        Option("max_relaxation", 0.1, "a leap is at most this many relaxation times of the fastest leaped "
-               "reaction", open_low=True),
+        Option("max_relaxation", 0.1, "a leap is at most this many relaxation times of the fastest-relaxing "
+               "leaped species", open_low=True),
+        Option("drift_share", 0.3, "share of epsilon the mean (drift) part of the step bound may use",
+               high=1.0, open_low=True),
+        Option("degrade_step", 1.0, "for power checks only: multiplies the step", open_low=True),
+        Option("degrade_splitting", 0, "for power checks only: 1 restores the old splitting", high=1,
+               integer=True),
+        Option("degrade_elasticity", 0, "for power checks only: 1 sets every elasticity to 1", high=1,
+               integer=True),
     ))
 
 # indices of the per-cell work statistics (METHOD.work) and of the option vector (METHOD.options)
 EXACT_EVENTS, LEAPED, SSA_EVENTS, LEAPS, REJECTED = range(5)
 EPSILON, N_CRITICAL, SSA_STEPS, SSA_FACTOR, EXACT_BELOW, EXACT_FIRINGS, MAX_RELAXATION = range(7)
+DRIFT_SHARE, DEGRADE_STEP, DEGRADE_SPLITTING, DEGRADE_ELASTICITY = range(7, 11)
 MAX_EVENTS = 2**62
-
-
-@kernel()
-def g_factor(order, stoich, xi):
-    """Cao 2006 eq. 27: how much a relative change of x_i changes the highest-order propensity."""
-    if order <= 1:
-        return 1.0
-    if order == 2:
-        return 2.0 + 1.0 / (xi - 1.0) if stoich == 2 and xi > 1.0 else 2.0
-    if stoich == 1:
-        return 3.0
-    if stoich == 2:
-        return 1.5 * (2.0 + 1.0 / (xi - 1.0)) if xi > 1.0 else 3.0
-    return 3.0 + 1.0 / (xi - 1.0) + 2.0 / (xi - 2.0) if xi > 2.0 else 3.0
 
 
 @kernel()
 def classify(x, a, leap, ch_ptr, ch_idx, re_ptr, re_idx, re_val, rd_ptr, rd_idx, opts):
     """Mark the reactions to leap (True) or simulate exactly (False) in the current state."""
+    frozen = opts[DEGRADE_SPLITTING] != 0.0
     n_c = opts[N_CRITICAL]
     small = opts[EXACT_BELOW]
     n_leap = 0
@@ -89,7 +91,7 @@ def classify(x, a, leap, ch_ptr, ch_idx, re_ptr, re_idx, re_val, rd_ptr, rd_idx,
                 ok = False
             k += 1
         k = rd_ptr[j]
-        while ok and k < rd_ptr[j + 1]:
+        while ok and frozen and k < rd_ptr[j + 1]:  # integrated leaps carry small read species exactly
             if x[rd_idx[k]] < small:
                 ok = False
             k += 1
@@ -105,47 +107,131 @@ def classify(x, a, leap, ch_ptr, ch_idx, re_ptr, re_idx, re_val, rd_ptr, rd_idx,
 
 
 @kernel()
-def step_size(x, a, leap, ch_ptr, ch_idx, ch_val, re_ptr, re_idx, re_val, bound, order, stoich, eps, relax, mu, sig):
-    """Cao 2006 eq. 33 over the leaped reactions and the species their firings change, and at most
-    ``relax`` times the fastest relaxation time of a leaped reaction (1 / (n a_j / x_i) over its
-    reactants): Cao's bound alone lets a balanced fast pair (zero drift) leap over many of its
-    relaxation times, where explicit leaping inflates the variance by about 1 / (1 - λτ/2)."""
+def elasticities(x, p, u, a, rd_ptr, rd_idx, rd_n, rd_fd, col_ptr, col_idx, eps, el, a_fd, dx, mark):
+    """el[k] = |d ln a_j / d ln x_i| for every read k (reaction j reads species i), in place of Cao's
+    g_i: exact for mass-action factors (the sum of x / (x - m) over the factors x - m), a one-sided
+    finite difference over a relative change of about epsilon for a species read through an expression
+    (one propensity evaluation per group of species that no reaction reads together)."""
+    for j in range(a.shape[0]):
+        for k in range(rd_ptr[j], rd_ptr[j + 1]):
+            e = 0.0
+            if not rd_fd[k] and a[j] > 0.0:
+                xi = float(x[rd_idx[k]])
+                for m in range(rd_n[k]):
+                    e += xi / (xi - m)
+            el[k] = e
+    for c in range(col_ptr.shape[0] - 1):
+        for q in range(col_ptr[c], col_ptr[c + 1]):
+            i = col_idx[q]
+            dx[i] = max(1, int(eps * x[i]))
+            x[i] += dx[i]
+            mark[i] = c
+        propensities(x, p, u, a_fd)
+        for q in range(col_ptr[c], col_ptr[c + 1]):
+            x[col_idx[q]] -= dx[col_idx[q]]
+        for j in range(a.shape[0]):
+            if a[j] > 0.0:
+                for k in range(rd_ptr[j], rd_ptr[j + 1]):
+                    i = rd_idx[k]
+                    if rd_fd[k] and mark[i] == c:
+                        e = abs(a_fd[j] / a[j] - 1.0) * max(float(x[i]), 1.0) / dx[i]
+                        el[k] = e if e == e else 0.0
+
+
+@kernel()
+def step_size(x, a, leap, ch_ptr, ch_idx, ch_val, rd_ptr, rd_idx, rd_ch, el, opts, mu, sig, g, lread, rate):
+    """The leap: Cao 2006 eq. 33 with elasticities, and at most ``max_relaxation`` relaxation times.
+
+    Cao's bound: every species i that a propensity with a_j > 0 reads may change by at most
+    b_i = max(epsilon x_i / g_i, 1) in SD and max(drift_share b_i, 1) in mean over the step (each leap's
+    drift adds a first-order bias of about half the relative change it allows, and these biases add up
+    along a transient, while the variance errors do not), where g_i is the largest total elasticity
+    (sum over its reads of |d ln a_j / d ln x|) among those propensities, so no propensity changes by more
+    than about epsilon. The drift and variance count every leaped reaction and, for the species a leaped
+    propensity reads, the exact ones too (the operator-splitting error: what the exact reactions do to a
+    leaped propensity inside the step). A propensity a_j reading species i that leaped reactions change
+    sees i frozen over the step and loses variance e_ji^2 a_j^2 sig_i tau^3 / (3 x_i^2) against its own
+    Poisson variance a_j tau: the step keeps that share below epsilon. Relaxation: species s relaxes at most at
+    sum_j |v_sj| sum_i |d a_j / d x_i| over the leaped reactions j changing s and the species i each
+    both reads and changes (a row sum of the Jacobian's self-coupled part, exact for a reversible pair,
+    A -> B and A + B -> C); explicit leaping inflates a variance by about 1 / (1 - lambda tau / 2)."""
+    n_s = x.shape[0]
+    eps = opts[EPSILON]
+    split = opts[DEGRADE_SPLITTING] == 0.0
+    flat = opts[DEGRADE_ELASTICITY] != 0.0
     mu[:] = 0.0
     sig[:] = 0.0
+    rate[:] = 0.0
+    g[:] = 0.0
+    lread[:] = False
+    if flat:  # the degraded method: every read counts as a linear one and g_i = 1
+        for k in range(el.shape[0]):
+            el[k] = 1.0
+    for j in range(a.shape[0]):
+        if a[j] > 0.0:
+            total = 0.0
+            for k in range(rd_ptr[j], rd_ptr[j + 1]):
+                total += el[k]
+            if flat:
+                total = 1.0
+            for k in range(rd_ptr[j], rd_ptr[j + 1]):
+                i = rd_idx[k]
+                g[i] = max(g[i], total, 1e-300)
+                if leap[j]:
+                    lread[i] = True
     for j in range(a.shape[0]):
         if leap[j]:
+            r = 0.0
+            for k in range(rd_ptr[j], rd_ptr[j + 1]):
+                if rd_ch[k] != 0:
+                    r += el[k] / max(float(x[rd_idx[k]]), 1.0)
             for k in range(ch_ptr[j], ch_ptr[j + 1]):
                 v = ch_val[k]
                 mu[ch_idx[k]] += v * a[j]
                 sig[ch_idx[k]] += v * v * a[j]
-    tau = np.inf
-    fastest = 0.0
+                rate[ch_idx[k]] += abs(v) * a[j] * r  # relaxation rate of the species, over its channels
+    tau2 = np.inf
+    for j in range(a.shape[0]):  # propensities frozen against leaped changes: their lost variance
+        if a[j] > 0.0:
+            for k in range(rd_ptr[j], rd_ptr[j + 1]):
+                i = rd_idx[k]
+                if el[k] > 0.0 and sig[i] > 0.0:
+                    tau2 = min(tau2, 3.0 * eps * x[i] * x[i] / (el[k] * el[k] * a[j] * sig[i]))
+    tau = np.sqrt(tau2)
     for j in range(a.shape[0]):
-        if leap[j]:
-            for k in range(re_ptr[j], re_ptr[j + 1]):
-                fastest = max(fastest, re_val[k] * a[j] / x[re_idx[k]])
+        if split and not leap[j] and a[j] > 0.0:
+            for k in range(ch_ptr[j], ch_ptr[j + 1]):
+                i = ch_idx[k]
+                if lread[i] and x[i] >= opts[EXACT_BELOW]:
+                    v = ch_val[k]
+                    mu[i] += v * a[j]
+                    sig[i] += v * v * a[j]
+    fastest = 0.0
+    for i in range(n_s):
+        fastest = max(fastest, rate[i])
     if fastest > 0.0:
-        tau = relax / fastest
-    for i in range(x.shape[0]):
-        if bound[i] and sig[i] > 0.0:
-            b = max(eps * x[i] / g_factor(order[i], stoich[i], float(x[i])), 1.0)
+        tau = min(tau, opts[MAX_RELAXATION] / fastest)
+    for i in range(n_s):
+        if g[i] > 0.0 and sig[i] > 0.0:
+            b = max(eps * x[i] / g[i], 1.0)
             if mu[i] != 0.0:
-                tau = min(tau, b / abs(mu[i]))
+                tau = min(tau, max(opts[DRIFT_SHARE] * b, 1.0) / abs(mu[i]))
             tau = min(tau, b * b / sig[i])
-    return tau
+    return tau * opts[DEGRADE_STEP]
 
 
 @kernel()
-def exact_until(x, p, u, a, leap, t, t_end, max_events, rng, any_reaction):
-    """SSA from t over the exact reactions (all of them if ``any_reaction``) until ``t_end`` or
-    ``max_events`` events. Returns (time reached, events, failed)."""
-    n_r = a.shape[0]
+def exact_until(x, p, u, a, leap, t, t_end, max_events, rng, ex_idx, n_ex, dep_ptr, dep_idx, held, t_last, lam,
+                track):
+    """SSA from t over the reactions ex_idx[:n_ex] (the exact ones, or all) until ``t_end`` or
+    ``max_events`` events. With ``track``, every leaped reaction's propensity is integrated along the
+    exact path (``lam``, from ``held``/``t_last``), so the leaped firings carry the fluctuations of the
+    species the exact reactions change. Returns (time reached, events, failed)."""
     events = 0
+    a_s = 0.0
+    for q in range(n_ex):
+        a_s += a[ex_idx[q]]
     while events < max_events:
-        a_s = 0.0
-        for j in range(n_r):
-            if any_reaction or not leap[j]:
-                a_s += a[j]
         if a_s <= 0.0:
             return t_end, events, False
         t_next = t + exponential(rng) / a_s
@@ -154,40 +240,68 @@ def exact_until(x, p, u, a, leap, t, t_end, max_events, rng, any_reaction):
         target = uniform(rng) * a_s
         acc = 0.0
         chosen = -1
-        for j in range(n_r):
-            if any_reaction or not leap[j]:
-                acc += a[j]
-                chosen = j
-                if acc >= target:
-                    break
+        for q in range(n_ex):
+            chosen = ex_idx[q]
+            acc += a[chosen]
+            if acc >= target:
+                break
         t = t_next
+        before = 0.0
+        for k in range(dep_ptr[chosen], dep_ptr[chosen + 1]):
+            j = dep_idx[k]
+            if not leap[j]:
+                before += a[j]
         delta = fire(chosen, x, p, u, a)
         if delta != delta:
             return t, events, True
         events += 1
+        a_s -= before
+        for k in range(dep_ptr[chosen], dep_ptr[chosen + 1]):
+            j = dep_idx[k]
+            if not leap[j]:
+                a_s += a[j]
+            elif track:
+                lam[j] += held[j] * (t - t_last[j])
+                held[j] = a[j]
+                t_last[j] = t
+        if events % RESUM_EVERY == 0:  # stop round-off drift of the running sum
+            a_s = 0.0
+            for q in range(n_ex):
+                a_s += a[ex_idx[q]]
     return t, events, False
 
 
 @kernel()
 def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_idx, ch_val, re_ptr, re_idx,
-             re_val, rd_ptr, rd_idx, bound, order, stoich, leap, x_save, firings, mu, sig, stats):
+             re_val, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch, dep_ptr, dep_idx, col_ptr, col_idx, leap, x_save, firings,
+             mu, sig, g, lread, rate, el, a_fd, dx, mark, held, t_last, lam, ex_idx, stats, u, ev, es):
     """Simulate one cell by partitioned leaping; fills ``out`` and ``stats``. Returns (status, detail)."""
     n_t = t_grid.shape[0]
     t = t_grid[0]
-    b, t_break = input_interval(sched_t, t)
-    u = sched_u[b]
+    b, t_input = input_interval(sched_t, t)
+    u[:] = sched_u[b]
+    status, detail, t_trigger = events_begin(x, p, u, t, ev, es)
+    if status != OK:
+        return status, detail
     i = 0
+    track = opts[DEGRADE_SPLITTING] == 0.0
+    exact_next = False  # after a leap rejected for turning a trigger true: exact steps first
     while True:
+        if t >= t_input:
+            b, t_input = input_interval(sched_t, t)
+            u[:] = sched_u[b]
+        if N_EVENTS > 0 and t >= t_trigger:  # before recording: the state at an event time is the post-event one
+            status, detail, _ = fire_events(x, p, u, np.nextafter(t, np.inf), ev, es)
+            if status != OK:
+                return status, detail
+            t_trigger = next_trigger_time(es[0], t)
         while i < n_t and t_grid[i] <= t:
             if not record_state(x, rec, out[i]):
                 return COUNT_OVERFLOW, i
             i += 1
         if i >= n_t:
             return OK, -1
-        if t >= t_break:
-            b, t_break = input_interval(sched_t, t)
-            u = sched_u[b]
-        t_target = min(t_grid[i], t_break)
+        t_target = min(t_grid[i], t_input, t_trigger)
         a0, bad = total_propensity(x, p, u, a)
         if bad >= 0:
             return BAD_PROPENSITY, bad
@@ -198,42 +312,77 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
         tau = np.inf
         a_leap = 0.0
         if n_leap > 0:
-            tau = step_size(x, a, leap, ch_ptr, ch_idx, ch_val, re_ptr, re_idx, re_val, bound, order, stoich,
-                            opts[EPSILON], opts[MAX_RELAXATION], mu, sig)
+            elasticities(x, p, u, a, rd_ptr, rd_idx, rd_n, rd_fd, col_ptr, col_idx, opts[EPSILON], el, a_fd, dx,
+                         mark)
+            tau = step_size(x, a, leap, ch_ptr, ch_idx, ch_val, rd_ptr, rd_idx, rd_ch, el, opts, mu, sig, g, lread,
+                             rate)
             for j in range(a.shape[0]):
                 if leap[j]:
                     if a[j] * tau < opts[EXACT_FIRINGS]:
                         leap[j] = False
                     else:
                         a_leap += a[j]
-        if n_leap == 0 or a_leap * tau < opts[SSA_FACTOR]:
-            # leaping would not pay: plain exact SSA steps
-            t, n, failed = exact_until(x, p, u, a, leap, t, t_target, int(opts[SSA_STEPS]), rng, True)
-            stats[SSA_EVENTS] += n
-            if failed:
-                status, detail = diagnose(x, p, u, a)
-                return status, detail
+        if n_leap == 0 or a_leap * tau < opts[SSA_FACTOR] or exact_next:
+            # leaping would not pay (or a trigger is near): plain exact SSA steps
+            exact_next = False
+            for j in range(a.shape[0]):
+                leap[j] = False
+                ex_idx[j] = j
+            steps = int(opts[SSA_STEPS])
+            for _ in range(steps if N_EVENTS > 0 else 1):  # with events: one firing at a time, triggers after each
+                t, n, failed = exact_until(x, p, u, a, leap, t, t_target, 1 if N_EVENTS > 0 else steps, rng,
+                                           ex_idx, a.shape[0], dep_ptr, dep_idx, held, t_last, lam, False)
+                stats[SSA_EVENTS] += n
+                if failed:
+                    status, detail = diagnose(x, p, u, a)
+                    return status, detail
+                if N_EVENTS > 0:
+                    if n == 0:
+                        break
+                    status, detail, fired = fire_events(x, p, u, t, ev, es)
+                    if status != OK:
+                        return status, detail
+                    if fired > 0:
+                        total_propensity(x, p, u, a)
             continue
         landing = tau >= t_target - t
         if landing:
             tau = t_target - t
         x_save[:] = x
+        n_ex = 0
+        for j in range(a.shape[0]):
+            if not leap[j]:
+                ex_idx[n_ex] = j
+                n_ex += 1
         while True:
-            for j in range(a.shape[0]):
-                firings[j] = poisson(rng, a[j] * tau) if leap[j] else 0
             t_end = t_target if landing else t + tau
-            t_reached, n, failed = exact_until(x, p, u, a, leap, t, t_end, MAX_EVENTS, rng, False)
+            for j in range(a.shape[0]):
+                if leap[j]:
+                    held[j] = a[j]
+                    t_last[j] = t
+                    lam[j] = 0.0
+            t_reached, n, failed = exact_until(x, p, u, a, leap, t, t_end, MAX_EVENTS, rng, ex_idx, n_ex, dep_ptr,
+                                               dep_idx, held, t_last, lam, track)
             if failed:
                 status, detail = diagnose(x, p, u, a)
                 return status, detail
             negative = False
             for j in range(a.shape[0]):
-                if firings[j] > 0:
+                firings[j] = 0
+                if leap[j]:
+                    firings[j] = poisson(rng, lam[j] + held[j] * (t_end - t_last[j]))
                     for k in range(ch_ptr[j], ch_ptr[j + 1]):
                         x[ch_idx[k]] += ch_val[k] * firings[j]
             for s in range(x.shape[0]):
                 if x[s] < 0:
                     negative = True
+            if not negative and N_EVENTS > 0 and events_pending(x, p, u, t_end, es):
+                # the leap turned a trigger true: redo it by exact steps, which find the firing's instant
+                x[:] = x_save
+                total_propensity(x, p, u, a)
+                stats[REJECTED] += 1
+                exact_next = True
+                break
             if not negative:
                 stats[EXACT_EVENTS] += n
                 for j in range(a.shape[0]):
@@ -251,7 +400,9 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
 
 @kernel(parallel=True)
 def tau_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, ch_ptr, ch_idx, ch_val,
-              re_ptr, re_idx, re_val, rd_ptr, rd_idx, bound, order, stoich):
+              re_ptr, re_idx, re_val, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch, dep_ptr, dep_idx, col_ptr, col_idx, ev_ptr,
+              ev_kind, ev_index, ev_flags):
+    ev = (ev_ptr, ev_kind, ev_index, ev_flags)
     n_cells = x0.shape[0]
     n_r = N_REACTIONS
     n_s = x0.shape[1]
@@ -263,6 +414,59 @@ def tau_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, wo
         firings = np.zeros(n_r, dtype=np.int64)
         mu = np.empty(n_s)
         sig = np.empty(n_s)
+        rate = np.empty(n_s)
+        g = np.empty(n_s)
+        lread = np.zeros(n_s, dtype=np.bool_)
+        el = np.zeros(rd_idx.shape[0])
+        a_fd = np.empty(n_r)
+        dx = np.zeros(n_s, dtype=np.int64)
+        mark = np.full(n_s, -1, dtype=np.int64)
+        held = np.zeros(n_r)
+        t_last = np.zeros(n_r)
+        lam = np.zeros(n_r)
+        ex_idx = np.zeros(n_r, dtype=np.int64)
         status[c], detail[c] = tau_cell(x, p[c], sched_t, sched_u, t_grid, rec, rng[c], out[c], a, opts, ch_ptr,
-                                        ch_idx, ch_val, re_ptr, re_idx, re_val, rd_ptr, rd_idx, bound, order,
-                                        stoich, leap, x_save, firings, mu, sig, work[c])
+                                        ch_idx, ch_val, re_ptr, re_idx, re_val, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch,
+                                        dep_ptr, dep_idx, col_ptr, col_idx, leap, x_save, firings, mu, sig, g, lread,
+                                        rate, el, a_fd, dx, mark, held, t_last, lam, ex_idx, work[c],
+                                        np.empty(sched_u.shape[1]), ev, event_scratch(ev_ptr))
+
+
+#: ``auto`` leaps only when a pilot predicts at least this many events per cell (below it the exact SSA
+#: takes well under a second per cell and needs no accuracy contract) ...
+AUTO_MIN_EVENTS = 100_000
+#: ... at least this share of them leaped (otherwise leaping saves little) ...
+AUTO_MIN_LEAPED = 0.5
+#: ... at least this many leaped firings per leap (each leap costs about as much as this many exact
+#: events, and every leap adds its share of the first-order bias that epsilon bounds) ...
+AUTO_MIN_PER_LEAP = 20.0
+#: ... and at most this share of leaps rejected for a negative count (rejections mean leaps near
+#: exhausted species, where halving the step is the only protection and the law is least certain).
+AUTO_MAX_REJECTED = 0.01
+
+
+def auto_choice(work: np.ndarray, cells: int) -> tuple[str, str]:
+    """``method: auto``: "tau" or "ssa" from a tau-leaping pilot's work statistics, with the reason.
+
+    ``work`` is the pilot's per-cell work (cells, len(METHOD.work)) or its sum over cells. Leaping is chosen
+    only where its step bounds are expected to hold the accuracy contract at a real gain in speed:
+    many events per cell, most of them leaped, many firings per leap and almost no rejected leaps."""
+    w = np.asarray(work, dtype=np.float64)
+    if w.ndim == 2:
+        w = w.sum(axis=0)
+    events = w[EXACT_EVENTS] + w[LEAPED] + w[SSA_EVENTS]
+    per_cell = events / cells
+    leaped = w[LEAPED] / events if events else 0.0
+    per_leap = w[LEAPED] / w[LEAPS] if w[LEAPS] else 0.0
+    rejected = w[REJECTED] / (w[LEAPS] + w[REJECTED]) if w[LEAPS] + w[REJECTED] else 0.0
+    facts = (f"pilot of {cells} cells: {per_cell:.3g} events per cell, {100 * leaped:.1f} % leaped, "
+             f"{per_leap:.3g} leaped firings per leap, {100 * rejected:.2f} % of leaps rejected")
+    if per_cell < AUTO_MIN_EVENTS:
+        return "ssa", f"ssa: few events per cell, the exact SSA is cheap ({facts})"
+    if leaped < AUTO_MIN_LEAPED:
+        return "ssa", f"ssa: most events would be simulated exactly inside the leaps anyway ({facts})"
+    if per_leap < AUTO_MIN_PER_LEAP:
+        return "ssa", f"ssa: the step bounds allow too few firings per leap for leaping to pay ({facts})"
+    if rejected > AUTO_MAX_REJECTED:
+        return "ssa", f"ssa: too many leaps would overdraw a species ({facts})"
+    return "tau", f"tau: large populations leaped within the step bounds ({facts})"
