@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from .models.loader import load_model
+from .compile import compile_notices
 from .config import ConfigError, RunConfig, check_against_model, expand_conditions, load_run_config
 from .executors.local import LocalExecutor
 from .engine.methods import METHODS
@@ -93,6 +94,15 @@ def run(path_or_config: str | Path | RunConfig, *, output: str | Path | None = N
             config.seed = seed
     if config.seed is None:
         config.seed = secrets.randbits(63)
+    notice = log or ((lambda line: print(line, file=sys.stderr, flush=True))
+                     if progress or (progress is None and sys.stderr.isatty()) else None)
+    with compile_notices(notice):
+        return _run(prepared, out, fingerprint, resume, progress, log, scheduler, executor)
+
+
+def _run(prepared: Prepared, out: Path, fingerprint, resume: bool, progress: bool | None,
+         log: Callable[[str], None] | None, scheduler: str | None, executor) -> Path:
+    config = prepared.config
     for plan in prepared.plans:
         plan.seed = config.seed
         plan.resolve_method(config.threads)
