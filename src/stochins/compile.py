@@ -145,16 +145,16 @@ class CompiledModel:
             self._module = _import_generated(self.source_path)
         return self._module
 
-    def kernels(self, module: str) -> ModuleType:
+    def kernels(self, module: str, _dependency: bool = False) -> ModuleType:
         """An engine module (``stochins.engine.X``) instantiated for this model (see engine/kernels.py)."""
         if module not in self._kernels:
             self.module  # instances import the model code and each other by name: load those first
             for dep in relative_imports(module):
                 if per_model(dep) and not dep.endswith(".model_code"):
-                    self.kernels(dep)
+                    self.kernels(dep, _dependency=True)
             name = instance_name(module, self.code_hash)
             path = _write_generated(instantiate(module, self.code_hash, self.source_path.stem), name)
-            if _NOTICES and not any((path.parent / "__pycache__").glob(f"{name}.*.nbi")):
+            if _NOTICES and not _dependency and not any((path.parent / "__pycache__").glob(f"{name}.*.nbi")):
                 _NOTICES[-1](f"compiling {self.network.name} for {module.rsplit('.', 1)[-1]} (first run of this "
                              f"model; numba caches it for later runs)…")
             self._kernels[module] = _import_generated(path)
