@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick]``: stochins vs gillespy2 in one process run, as Markdown and JSON.
+"""``python -m benchmarks [--quick]`` (``python -m benchmarks peers``: the peer suite, see peer_suite.py): stochins vs gillespy2 in one process run, as Markdown and JSON.
 
 Writes benchmarks/results/latest.json and benchmarks/results/latest.md (override with --out).
 Full run: ~12-15 min on 2 cores; --quick: ~2 min (shorter runs, fewer rows).
@@ -78,6 +78,11 @@ def _loadavg() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["peers"]:  # the peer suite (benchmarks/peer_suite.py)
+        from . import peer_suite
+
+        return peer_suite.main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="~2 minutes: short runs, fewer rows")
     ap.add_argument("--only", nargs="+", metavar="WORKLOAD", help=f"workloads: {', '.join(w.key for w in WORKLOADS)}")

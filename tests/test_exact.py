@@ -13,6 +13,10 @@ from scipy import linalg, stats
 
 import stochins
 from stats_helpers import P_MIN, chi2_pvalue
+from stochins.engine.methods import METHODS
+
+#: every exact method passes every exact-law test (the power checks run on the default one)
+EXACT = [name for name, m in METHODS.items() if m.exact]
 
 
 
@@ -26,11 +30,12 @@ reactions:
 """
 
 
-def test_immigration_death_is_poisson_at_every_time(model_from_text):
+@pytest.mark.parametrize("method", EXACT)
+def test_immigration_death_is_poisson_at_every_time(model_from_text, method):
     # From X(0) = 0, X(t) ~ Poisson(k/g (1 - exp(-g t))) exactly, so the transient and the
     # stationary law (t = 20 = 10/g) are both tested against the exact distribution.
     model = model_from_text(IMMIGRATION_DEATH)
-    res = stochins.simulate(model, cells=20000, t_end=20.0, samples=11, seed=11)
+    res = stochins.simulate(model, cells=20000, t_end=20.0, samples=11, method=method, seed=11)
     x = res["X"]
     for i, t in enumerate(res.time):
         lam = 20.0 / 0.5 * (1 - np.exp(-0.5 * t))
@@ -53,7 +58,8 @@ def test_chi_square_rejects_a_slightly_wrong_rate(model_from_text):
     assert chi2_pvalue(res["X"][:, -1], pmf) < P_MIN
 
 
-def test_isomerisation_marginals_are_binomial(model_from_text):
+@pytest.mark.parametrize("method", EXACT)
+def test_isomerisation_marginals_are_binomial(model_from_text, method):
     model = model_from_text("""
         name: isomerisation
         species: {A: 60, B: 0}
@@ -61,7 +67,7 @@ def test_isomerisation_marginals_are_binomial(model_from_text):
         reactions:
           iso: {equation: "A <-> B", rate: [k1, k2]}
     """)
-    res = stochins.simulate(model, cells=20000, t_end=5.0, samples=6, seed=5)
+    res = stochins.simulate(model, cells=20000, t_end=5.0, samples=6, method=method, seed=5)
     a = res["A"]
     assert (a + res["B"] == 60).all()
     for i, t in enumerate(res.time[1:], start=1):
@@ -85,8 +91,9 @@ def _dimerisation_law(a0: int, k: float, times: np.ndarray) -> np.ndarray:
     return law
 
 
-@pytest.mark.parametrize("k", [0.05])
-def test_dimerisation_matches_master_equation(model_from_text, k):
+@pytest.mark.parametrize("method", EXACT)
+def test_dimerisation_matches_master_equation(model_from_text, method):
+    k = 0.05
     # the combinatorial factor k*A*(A-1)/2 is what this tests: k*A*A or k*A*(A-1) fail by far
     model = model_from_text(f"""
         name: dimerisation
@@ -95,7 +102,7 @@ def test_dimerisation_matches_master_equation(model_from_text, k):
         reactions:
           dimerise: {{equation: "2 A -> B", rate: k}}
     """)
-    res = stochins.simulate(model, cells=20000, t_end=4.0, samples=5, seed=3)
+    res = stochins.simulate(model, cells=20000, t_end=4.0, samples=5, method=method, seed=3)
     law = _dimerisation_law(12, k, res.time)
     for i in range(1, res.time.size):
         assert chi2_pvalue(res["A"][:, i], law[i]) > P_MIN, res.time[i]
@@ -122,10 +129,11 @@ def _switched_mean(t, t_switch, levels, k=10.0, g=0.5):
     return np.where(t < t_switch, before, after)
 
 
-def test_input_breakpoint_between_samples_is_exact(model_from_text):
+@pytest.mark.parametrize("method", EXACT)
+def test_input_breakpoint_between_samples_is_exact(model_from_text, method):
     # the signal switches 1 -> 3 at t = 12.3, between recording times 12 and 13; X(t) stays Poisson
     model = model_from_text(BREAKPOINT)
-    res = stochins.simulate(model, cells=8000, t_end=20.0, samples=21, seed=7,
+    res = stochins.simulate(model, cells=8000, t_end=20.0, samples=21, method=method, seed=7,
                             inputs={"signal": [[0.0, 1.0], [12.3, 3.0]]})
     mean = _switched_mean(res.time, 12.3, (1.0, 3.0))
     x = res["X"]

@@ -2,7 +2,9 @@
 
 For every model, random parameter vectors (lognormal around the defaults, cell sizes Ω = 1 and Ω != 1)
 and random states (0, 1, 2, 3 and counts up to several times the initial ones) go through the
-generated ``derive``, ``propensities``, ``rates`` and ``fire``; each result must equal the reference:
+generated ``derive``, ``propensities``, ``rates`` and ``fire``; each result must equal the reference
+(``search_fire``, the direct method's fused search, must do exactly what ``fire`` does for the channel
+its target falls on):
 states exactly, values to a relative 1e-12 (a few roundings of difference, since the generated code
 hoists and reorders the arithmetic). The power checks run the same comparison on deliberately broken
 copies of a generated module (a wrong combinatorial factor, a missing dependency edge, wrongly
@@ -15,6 +17,7 @@ import ast
 import importlib.util
 import math
 import re
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from types import ModuleType, SimpleNamespace
@@ -31,7 +34,7 @@ from stochins.network import Network
 
 RTOL = 1e-12
 JITTER = 1e-14  # relative perturbation of the reference's inputs that measures its conditioning (see agree)
-FUNCTIONS = ("derive", "propensities", "rates", "fire")
+FUNCTIONS = ("derive", "propensities", "rates", "fire", "search_fire")
 
 # Hill terms, clamps (min/max), piecewise and if-else with comparisons and and/not, named expressions,
 # an input, constant species (a catalyst and a sink), a full propensity that does not vanish without
@@ -157,7 +160,7 @@ def random_cases(model: CompiledModel, seed: int, states: int = 12) -> Cases:
 
 # ---------------------------------------------------------------------------- the comparison
 def jitted(module: ModuleType) -> SimpleNamespace:
-    return SimpleNamespace(**{f: getattr(module, f) for f in FUNCTIONS})
+    return SimpleNamespace(**{f: getattr(module, f) for f in FUNCTIONS}, order=module.SEARCH_ORDER)
 
 
 def close(got: float, want: float, scale: float | None = None) -> bool:
@@ -241,6 +244,7 @@ def check_fire(fn, ref_model: naive.NaiveModel, model: CompiledModel, j: int, x:
     old, new = sum(before.values()), sum(ref.values())
     if not close(delta, new - old, scale=old + new):
         out.append(f"{what}: returned change of the sum {delta!r}, reference {new - old!r}")
+    out += check_search_fire(fn, j, x, p, u, a, xj, delta, before, names, what)
     # what fire recomputes (the others keep the NaN put there) must include every propensity whose
     # value the firing changes
     poisoned = np.full(len(names), np.nan)
@@ -249,6 +253,28 @@ def check_fire(fn, ref_model: naive.NaiveModel, model: CompiledModel, j: int, x:
         if math.isnan(poisoned[names.index(name)]):
             out.append(f"{what}: changes propensity {name} ({before[name]!r} -> {ref[name]!r}) but fire "
                        f"does not recompute it (missing dependency edge)")
+    return out
+
+
+def check_search_fire(fn, j, x, p, u, a_fired, x_fired, delta, before, names, what) -> list[str]:
+    """``search_fire`` with a target inside channel j's interval (in the search order) must do what
+    ``fire(j)`` did; a target beyond the total must change nothing and return +inf."""
+    a = np.array([before[n] for n in names])
+    pos = list(fn.order).index(j)
+    prefix = float(sum(a[k] for k in fn.order[:pos]))
+    if a[j] <= 1e-9 * prefix:  # round-off could move so thin an interval's midpoint
+        return []
+    xs, as_ = x.copy(), a.copy()
+    got = fn.search_fire(prefix + 0.5 * a[j], xs, p, u, as_)
+    out = []
+    if not (got == delta or (math.isnan(got) and math.isnan(delta))) or xs.tolist() != x_fired.tolist() \
+            or not np.array_equal(as_, a_fired, equal_nan=True):
+        out.append(f"{what}: search_fire chose or applied something else than fire (returned {got!r}, "
+                   f"fire {delta!r}; state {xs.tolist()}, fire's {x_fired.tolist()})")
+    xs, as_ = x.copy(), a.copy()
+    beyond = fn.search_fire(float(a.sum()) * (1 + 1e-9) + 1.0, xs, p, u, as_)
+    if beyond != math.inf or xs.tolist() != x.tolist():
+        out.append(f"{what}: search_fire beyond the total returned {beyond!r} and left state {xs.tolist()}")
     return out
 
 
@@ -294,6 +320,13 @@ def _branch(tree: ast.Module, j: int) -> list[ast.stmt]:
         taken = eval(compile(ast.Expression(stmts[0].test), "<test>", "eval"), {"j": j})
         stmts = stmts[0].body if taken else stmts[0].orelse
     return stmts
+
+
+def _search_branch(tree: ast.Module, j: int) -> list[ast.stmt]:
+    """The statements ``search_fire`` runs when its search stops at reaction j."""
+    stmts = _function(tree, "search_fire").body
+    at = next(i for i, s in enumerate(stmts) if isinstance(s, ast.AugAssign) and ast.unparse(s) == f"target -= a[{j}]")
+    return stmts[at + 1].body
 
 
 def _derived(tree: ast.Module) -> list[ast.Assign]:
@@ -358,12 +391,28 @@ def missing_edge(fired: str, dependant: str):
     return make
 
 
-def wrong_state_change(reaction: str):
-    """``fire(reaction)`` changes its first species by one molecule too many."""
+def wrong_state_change(reaction: str, branch=None):
+    """``fire(reaction)`` (or the ``branch`` given, e.g. ``_search_branch``) changes its first
+    species by one molecule too many."""
     def make(model: CompiledModel):
         def mutate(tree):
-            step = next(s for s in _branch(tree, model.reactions.index(reaction)) if isinstance(s, ast.AugAssign))
+            body = (branch or _branch)(tree, model.reactions.index(reaction))
+            step = next(s for s in body if isinstance(s, ast.AugAssign))
             step.value = ast.Constant(step.value.value + 1)
+            return 1
+        return mutate
+    return make
+
+
+def search_skips(reaction: str):
+    """``search_fire`` never subtracts ``reaction``'s propensity: its interval goes to the next channel."""
+    def make(model: CompiledModel):
+        j = model.reactions.index(reaction)
+
+        def mutate(tree):
+            body = _function(tree, "search_fire").body
+            at = next(i for i, s in enumerate(body) if ast.unparse(s) == f"target -= a[{j}]")
+            del body[at:at + 2]
             return 1
         return mutate
     return make
@@ -407,6 +456,10 @@ MUTANTS = {
     "missing-edge-self": ("mass_action", missing_edge("dimer", "dimer"),
                           r"fire\(dimer\).*dimer.*missing dependency edge", None),
     "state-change": ("mass_action", wrong_state_change("tetramer"), r"fire\(tetramer\).*: state", None),
+    "search-state-change": ("mass_action", wrong_state_change("tetramer", _search_branch),
+                            r"fire\(tetramer\).*search_fire",
+                            None),
+    "search-skips": ("expressions", search_skips("convert"), r"search_fire chose", None),
     "hoist-perturbed": ("expressions", hoisted_off_by_1e9, r": propensities\[", None),
     # caught only by the cells with Ω != 1, and only by the cells whose parameters differ from cell 0's
     "hoist-no-cell-size": ("expressions", hoisted_without_cell_size, r"Ω=", r"\(Ω=1\)"),
@@ -423,8 +476,12 @@ def mutated_functions(model: CompiledModel, mutate, tmp_path, label: str) -> Sim
     path.write_text(ast.unparse(tree), encoding="utf-8")
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return SimpleNamespace(**{f: getattr(module, f).py_func for f in FUNCTIONS})
+    sys.modules[path.stem] = module  # @kernel looks its module up there
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[path.stem]
+    return SimpleNamespace(**{f: getattr(module, f).py_func for f in FUNCTIONS}, order=module.SEARCH_ORDER)
 
 
 @pytest.mark.parametrize("label", MUTANTS)

@@ -95,7 +95,7 @@ def test_second_process_reuses_the_compiled_model(cascade):
     code = ("import stochins; "
             f"m = stochins.load_model({str(cascade.network.source)!r}); "
             "stochins.simulate(m, cells=2, t_end=1.0, samples=2, seed=1); "
-            "s = m.kernels('stochins.engine.ssa').ssa_block.stats; print(sum(s.cache_hits.values()), sum(s.cache_misses.values()))")
+            "s = m.kernels('stochins.engine.ssa').ssa_cells.stats; print(sum(s.cache_hits.values()), sum(s.cache_misses.values()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     hits, misses = map(int, out.stdout.split())
     assert hits >= 1 and misses == 0, "a second process recompiled the model instead of loading numba's cache"

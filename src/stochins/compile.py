@@ -12,6 +12,7 @@ cache makes a second process start without recompiling.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -21,7 +22,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numba
 import numpy as np
@@ -159,17 +160,37 @@ class CompiledModel:
             self._module = _import_generated(self.source_path)
         return self._module
 
-    def kernels(self, module: str) -> ModuleType:
+    def kernels(self, module: str, _dependency: bool = False) -> ModuleType:
         """An engine module (``stochins.engine.X``) instantiated for this model (see engine/kernels.py)."""
         if module not in self._kernels:
             self.module  # instances import the model code and each other by name: load those first
             for dep in relative_imports(module):
                 if per_model(dep) and not dep.endswith(".model_code"):
-                    self.kernels(dep)
+                    self.kernels(dep, _dependency=True)
             name = instance_name(module, self.code_hash)
             path = _write_generated(instantiate(module, self.code_hash, self.source_path.stem), name)
+            if _NOTICES and not _dependency and not any((path.parent / "__pycache__").glob(f"{name}.*.nbi")):
+                _NOTICES[-1](f"compiling {self.network.name} for {module.rsplit('.', 1)[-1]} (first run of this "
+                             f"model; numba caches it for later runs)…")
             self._kernels[module] = _import_generated(path)
         return self._kernels[module]
+
+
+_NOTICES: list[Callable[[str], None]] = []  # innermost compile_notices callback last
+
+
+@contextlib.contextmanager
+def compile_notices(callback: Callable[[str], None] | None):
+    """Within the block, ``callback`` gets one line whenever an engine module is about to be compiled
+    for a model that numba's disk cache does not hold yet (the CLI shows it on a terminal or with -v)."""
+    if callback is None:
+        yield
+        return
+    _NOTICES.append(callback)
+    try:
+        yield
+    finally:
+        _NOTICES.remove(callback)
 
 
 def compile_network(network: Network) -> CompiledModel:
@@ -211,7 +232,9 @@ def compile_network(network: Network) -> CompiledModel:
     derived = [_render(t, names) for t in hoist.derived.values()]
     guarded = {sidx[s] for n in reactions if network.reactions[n].propensity is not None
                for s, _ in network.reactions[n].reactants if not network.species[s].constant}
-    model_code = _generate(stochastic, deterministic, derived, P, change_m, depends, guarded, M)
+    args = (stochastic, deterministic, derived, P, change_m, depends, guarded, M)
+    order = _search_order(network, _generate(*args), species, parameters, inputs, len(derived))
+    model_code = _generate(*args, order=order)
     events = _Events(network, species, parameters, inputs, names)
     model_code += events.code(derived)
     code_hash = hashlib.sha256((_HEADER + model_code + numba.__version__ + __version__).encode()).hexdigest()
@@ -241,6 +264,7 @@ from stochins.engine.kernels import kernel
 
 {mark}
 NAN = np.nan
+INF = np.inf
 
 
 '''
@@ -377,49 +401,40 @@ def _render(node: ast.expr, names: Mapping[str, str]) -> str:
     return ast.unparse(tree.body)
 
 
-def _generate(stochastic, deterministic, derived, n_params, change, depends, guarded, n_reactions) -> str:
+def _unwrapped(src: str) -> str:
+    """A propensity without its float(...) cast where a parameter factor makes it float anyway:
+    numba types and lowers every call, and stores into the float array cast in any case."""
+    return src[6:-1] if src.startswith("float(") and "p[" in src else src
+
+
+def _generate(stochastic, deterministic, derived, n_params, change, depends, guarded, n_reactions,
+              order: list[int] | None = None) -> str:
+    """The model module's text; with ``order``, also ``search_fire`` (channels searched in that order)."""
     out = [f"N_REACTIONS = {n_reactions}", "", "",
            "@kernel()", "def derive(p):",
            '    """Per-cell constants hoisted out of the propensities (see compile._Hoist)."""',
            "    for c in range(p.shape[0]):"]
     out += [f"        p[c, {n_params + 2 + k}] = {src.replace('p[', 'p[c, ')}" for k, src in enumerate(derived)]
     out += ["        pass", "", "", "@kernel()", "def propensities(x, p, u, a):"]
-    out += [f"    a[{j}] = {src}" for j, src in enumerate(stochastic)] or ["    pass"]
+    out += [f"    a[{j}] = {_unwrapped(src)}" for j, src in enumerate(stochastic)] or ["    pass"]
     out += ["", "", "@kernel()", "def rates(x, p, u, r):",
             '    """Deterministic-limit reaction rates for the ODE engine (x is float)."""']
     out += [f"    r[{j}] = {src}" for j, src in enumerate(deterministic)] or ["    pass"]
     out += ["", "", "@kernel()", "def fire(j, x, p, u, a):"]
 
-    def branch(j: int, indent: str) -> list[str]:
-        lines = []
-        changed = np.flatnonzero(change[j])
-        for s in changed:
-            d = int(change[j, s])
-            lines.append(f"{indent}x[{s}] {'+' if d > 0 else '-'}= {abs(d)}")
-            if d < 0 and s in guarded:
-                lines.append(f"{indent}if x[{s}] < 0:")
-                lines.append(f"{indent}    return NAN")
-        deps = depends[j]
-        if not deps:
-            return lines + [f"{indent}return 0.0"]
-        lines.append(f"{indent}d = " + " + ".join(f"a[{k}]" for k in deps))
-        for k in deps:
-            lines.append(f"{indent}a[{k}] = {stochastic[k]}")
-        for k in deps:
-            lines.append(f"{indent}if not a[{k}] >= 0.0:")
-            lines.append(f"{indent}    return NAN")
-        lines.append(f"{indent}return (" + " + ".join(f"a[{k}]" for k in deps) + ") - d")
-        return lines
-
-    def tree(lo: int, hi: int, indent: str) -> list[str]:
-        # a balanced binary search over j: log2(M) comparisons instead of an M-way if-chain
-        if hi - lo == 1:
-            return branch(lo, indent)
-        mid = (lo + hi) // 2
-        return ([f"{indent}if j < {mid}:"] + tree(lo, mid, indent + "    ")
-                + [f"{indent}else:"] + tree(mid, hi, indent + "    "))
-
-    out += tree(0, n_reactions, "    ")
+    branch = _Branch(stochastic, change, depends, guarded)
+    # a flat chain of j == k tests, which LLVM turns into one jump table (a balanced tree of j < k
+    # tests costs several unpredictable branches per event)
+    for j in range(n_reactions):
+        out.append(f"    {'if' if j == 0 else 'elif'} j == {j}:")
+        out += branch(j, "        ")
+    out.append("    return NAN")
+    if order is not None:
+        out += ["", "", f"SEARCH_ORDER = {tuple(order)!r}", "", "",
+                "@kernel()", "def search_fire(target, x, p, u, a):"]
+        for j in order:
+            out += [f"    target -= a[{j}]", "    if target <= 0.0:"] + branch(j, "        ")
+        out.append("    return INF")
     return "\n".join(out) + "\n"
 
 
@@ -521,10 +536,98 @@ def _is_call_name(tree: ast.expr, name: ast.Name) -> bool:
     return any(isinstance(n, ast.Call) and n.func is name for n in ast.walk(tree))
 
 
+class _Branch:
+    """The statements that fire reaction j: its state change, then the propensities that read a
+    species it changed; the checks (counts, then propensities) are each one non-short-circuit
+    test, so numba has fewer blocks to type and lower. They return the change of the propensity
+    sum, or NaN."""
+
+    def __init__(self, stochastic, change, depends, guarded):
+        self.stochastic, self.change, self.depends, self.guarded = stochastic, change, depends, guarded
+
+    def __call__(self, j: int, indent: str) -> list[str]:
+        lines, ok, negative = [], [], []
+        for s in np.flatnonzero(self.change[j]):
+            d = int(self.change[j, s])
+            lines.append(f"{indent}x[{s}] {'+' if d > 0 else '-'}= {abs(d)}")
+            if d < 0 and s in self.guarded:
+                negative.append(f"(x[{s}] < 0)")
+        if negative:  # before the propensities: a math function may be undefined at a negative count
+            lines += [f"{indent}if {' | '.join(negative)}:", f"{indent}    return NAN"]
+        deps = self.depends[j]
+        if deps:
+            lines.append(f"{indent}d = " + " + ".join(f"a[{k}]" for k in deps))
+        for k in deps:
+            lines.append(f"{indent}v{k} = {_unwrapped(self.stochastic[k])}")
+            lines.append(f"{indent}a[{k}] = v{k}")
+            ok.append(f"(v{k} >= 0.0)")
+        delta = "(" + " + ".join(f"v{k}" for k in deps) + ") - d" if deps else "0.0"
+        if not ok:
+            return lines + [f"{indent}return {delta}"]
+        return lines + [f"{indent}if {' & '.join(ok)}:", f"{indent}    return {delta}", f"{indent}return NAN"]
+
+
+#: the pilot that orders the direct method's channel search: this many events, counted after as many
+PILOT_EVENTS = 10000
+#: the pilot's cell is sized so that its largest initial count is about this
+PILOT_COUNT = 200
+#: the value given to inputs that default to 0: a strong stimulus, the regime with the most events,
+#: where the search order matters most (weakly stimulated runs fire few events anyway)
+PILOT_INPUT = 100.0
+
+
+def _search_order(network: Network, base_code: str, species, parameters, inputs, n_derived) -> list[int]:
+    """Channels by decreasing firing count in a short plain-Python SSA run of the model itself.
+
+    Any fixed order samples the same law; a good one makes the direct method's linear search short.
+    The pilot depends on the model alone (default parameters; inputs at their defaults, those that
+    default to 0 set to PILOT_INPUT so that the channels they drive are ranked), so the generated code,
+    and with it every cell's bits, is a function of the model. It is cached beside the generated
+    modules because a model is compiled again in every process.
+    """
+    key = hashlib.sha256(f"{base_code} {PILOT_EVENTS} {PILOT_COUNT} {PILOT_INPUT}".encode()).hexdigest()[:20]
+    path = cache_dir() / "models" / f"search_order_{key}.json"
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    ns = {"kernel": lambda parallel=False: (lambda f: f)}  # the model functions as plain Python
+    exec(compile(base_code, "<stochins pilot>", "exec"), {**ns, "math": math, "np": np, "NAN": math.nan}, ns)
+    M = ns["N_REACTIONS"]
+    counts = [0] * M
+    try:
+        env = dict(network.parameters)
+        x0 = network.initial_counts()
+        size = min(1.0, PILOT_COUNT / max(1, max(x0.values())))  # a small cell: the pilot reaches further in time
+        p = np.array([[env[q] for q in parameters] + [size, 1.0 / size] + [0.0] * n_derived])
+        ns["derive"](p)
+        p = p[0].tolist()
+        x = [math.floor(x0[s] * size + 0.5) for s in species]
+        u = [network.inputs[q] or PILOT_INPUT for q in inputs]
+        a = [0.0] * M
+        ns["propensities"](x, p, u, a)
+        rng = np.random.default_rng(20081)
+        for event, r in enumerate(rng.random(2 * PILOT_EVENTS)):
+            a0 = math.fsum(a)
+            if not a0 > 0.0 or not math.isfinite(a0):
+                break
+            target, j = r * a0, 0
+            while j < M - 1 and target > a[j]:
+                target -= a[j]
+                j += 1
+            if event >= PILOT_EVENTS:
+                counts[j] += 1
+            if math.isnan(ns["fire"](j, x, p, u, a)):
+                break
+    except (ArithmeticError, ValueError, ModelError):  # a model that needs run settings: canonical order
+        pass
+    order = sorted(range(M), key=lambda j: -counts[j])
+    _write_generated(json.dumps(order), path.stem, ".json")
+    return order
+
+
 # ---------------------------------------------------------------------- cache on disk
-def _write_generated(source: str, name: str) -> Path:
+def _write_generated(source: str, name: str, suffix: str = ".py") -> Path:
     directory = cache_dir() / "models"
-    path = directory / f"{name}.py"
+    path = directory / f"{name}{suffix}"
     if path.exists() and path.read_text(encoding="utf-8") == source:
         return path
     directory.mkdir(parents=True, exist_ok=True)

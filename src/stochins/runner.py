@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from .models.loader import load_model
+from .compile import compile_notices
 from .config import ConfigError, RunConfig, check_against_model, expand_conditions, load_run_config
 from .engine.methods import METHODS
 from .errors import ArgumentError, ModelError
@@ -163,6 +164,15 @@ def _run_locked(prepared: Prepared, out: Path, resume, overwrite, progress, log,
         _check_free_space(out, prepared)
     if config.seed is None:
         config.seed = secrets.randbits(63)
+    notice = log or ((lambda line: print(line, file=sys.stderr, flush=True))
+                     if progress or (progress is None and sys.stderr.isatty()) else None)
+    with compile_notices(notice):
+        return _run(prepared, out, fingerprint, resume, progress, log, scheduler, executor)
+
+
+def _run(prepared: Prepared, out: Path, fingerprint, resume: bool, progress: bool | None,
+         log: Callable[[str], None] | None, scheduler: str | None, executor) -> Path:
+    config = prepared.config
     for plan in prepared.plans:
         plan.seed = config.seed
         run_interruptibly(lambda: plan.resolve_method(config.threads), signals.check)

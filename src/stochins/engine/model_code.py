@@ -31,6 +31,12 @@ def fire(j, x, p, u, a):
     raise NotImplementedError("model code exists only in a compiled model's generated module")
 
 
+def search_fire(target, x, p, u, a):
+    """Subtract propensities from ``target`` in the order ``SEARCH_ORDER`` and fire (as ``fire``)
+    the first channel that brings it to <= 0; +inf if none does (round-off: resum and redraw)."""
+    raise NotImplementedError("model code exists only in a compiled model's generated module")
+
+
 def derive(p):
     """Fill the derived per-cell constants of every row of ``p`` (n_cells, P + 2 + D)."""
     raise NotImplementedError("model code exists only in a compiled model's generated module")

@@ -9,7 +9,6 @@ or NaN when a propensity turned negative/NaN or a count went below zero.
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
 from .common import (BAD_PROPENSITY, COUNT_OVERFLOW, OK, RESUM_EVERY, diagnose, event_scratch, events_begin,
                      fire_events, input_interval, next_trigger_time, record_state, total_propensity)
@@ -17,6 +16,7 @@ from .interface import Method
 from .kernels import kernel
 from .model_code import N_EVENTS, N_REACTIONS, fire
 from .rng import exponential, uniform
+from .threads import run_cells
 
 METHOD = Method(
     name="ssa",
@@ -127,16 +127,26 @@ def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, search, fired, u,
             reorder(search, fired)
 
 
-@kernel(parallel=True)
+@kernel()
+def ssa_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, ev):
+    """Cells ``first .. last-1`` one after another; every cell reads and writes only its own rows."""
+    a = np.empty(N_REACTIONS)
+    search = np.empty(N_REACTIONS, dtype=np.int64)
+    fired = np.empty(N_REACTIONS, dtype=np.int64)
+    u = np.empty(sched_u.shape[1])
+    es = event_scratch(ev[0])
+    for c in range(first, last):
+        x = x0[c].copy()
+        for j in range(N_REACTIONS):
+            search[j] = j
+            fired[j] = 0
+        status[c], detail[c], work[c, 0] = ssa_cell(x, p[c], sched_t, sched_u, t_grid, rec, rng[c], out[c], a,
+                                                    search, fired, u, ev, es)
+
+
 def ssa_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, ev_ptr, ev_kind, ev_index,
               ev_flags):
-    """Simulate a block of cells in parallel; every cell reads and writes only its own rows."""
-    ev = (ev_ptr, ev_kind, ev_index, ev_flags)
-    for c in prange(x0.shape[0]):
-        x = x0[c].copy()
-        a = np.empty(N_REACTIONS)
-        search = np.arange(N_REACTIONS)
-        fired = np.zeros(N_REACTIONS, dtype=np.int64)
-        u = np.empty(sched_u.shape[1])
-        status[c], detail[c], work[c, 0] = ssa_cell(x, p[c], sched_t, sched_u, t_grid, rec, rng[c], out[c], a,
-                                                    search, fired, u, ev, event_scratch(ev_ptr))
+    """Simulate a block of cells on the threads numba is set to use (a serial kernel per thread:
+    see ``threads.py``, which also says why not ``prange``)."""
+    run_cells(ssa_cells, x0.shape[0], x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work,
+              (ev_ptr, ev_kind, ev_index, ev_flags))

@@ -1,0 +1,249 @@
+"""``python -m benchmarks peers``: our exact methods and the peer simulators, side by side, one process per table.
+
+Each table (one model and workload) runs in a fresh subprocess: our methods at 1 and 2 threads
+(first-call time = compile or cache load, then warm runs), gillespy2's SSACSolver (C++ build timed),
+rebop (mass-action models only, its sparse mode: it cannot take our rate expressions) and libroadrunner's gillespie
+(from gillespy2's SBML export). Every row gets wall and CPU time (children included, so the C++
+solvers' subprocesses count), events/s, and the ratio to gillespy2 of events per CPU-second (on a
+loaded machine wall time says more about the other processes than about the simulator); peers' events are trajectories ×
+our mean events per cell (the same law, so the same expected count). A check column gives the
+largest |z| of the difference of final-time means against our ``ssa``. Writes
+benchmarks/results/peers.md and peers.json. Ratios within one table are the meaningful numbers:
+the machine is shared; its load average is printed with each table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from . import MODELS, REPO, RESULTS
+
+INSULIN = {"insulin": 100.0}
+TABLES = {
+    "insulin_0.01": ("sedaghat2002", 60.0, 61, INSULIN, {"scale": 0.01}),
+    "insulin_0.1": ("sedaghat2002", 60.0, 61, INSULIN, {"scale": 0.1}),
+    "cascade": (str(MODELS / "cascade.yaml"), 100.0, 101, {}, {}),
+    "dimerisation": (str(REPO / "tests" / "data" / "dsmts" / "00030.yaml"), 50.0, 51, {}, {}),
+    "large": ("<large>", 10.0, 11, {}, {}),
+}
+OURS = ("ssa", "direct")
+
+
+def cpu() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def timed(fn):
+    w, c = time.perf_counter(), cpu()
+    out = fn()
+    return out, time.perf_counter() - w, cpu() - c
+
+
+def grow(run_n, budget: float, cap: int = 1 << 20):
+    """Run n = 1, 4, 16, ... until a run takes >= budget/8, then once at the size that fills budget."""
+    n = 1
+    while True:
+        out, wall, c = timed(lambda: run_n(n))
+        if wall >= budget / 8 or n >= cap:
+            break
+        n *= 4
+    m = int(min(cap, max(n, round(n * budget / max(wall, 1e-3)))))
+    if m > n:
+        out, wall, c = timed(lambda: run_n(m))
+        n = m
+    return n, out, wall, c
+
+
+def table(key: str, budget: float) -> dict:
+    import stochins
+
+    model_name, t_end, samples, inputs, params = TABLES[key]
+    if model_name == "<large>":
+        from .large_network import large_network_yaml
+
+        path = Path(tempfile.mkdtemp()) / "large_network.yaml"
+        path.write_text(large_network_yaml(), encoding="utf-8")
+        model_name = str(path)
+    model = stochins.load_model(model_name)
+    kw = dict(t_end=t_end, samples=samples, inputs=inputs or None, model_parameters=params or None)
+    rows, finals = [], {}
+    species = list(model.declared_species)
+    for method in OURS:
+        _, first, first_cpu = timed(lambda: stochins.simulate(model, cells=1, threads=1, seed=1, method=method,
+                                                              **{**kw, "t_end": t_end / 100, "samples": 2}))
+        for threads in (1, 2):
+            n, res, wall, c = grow(lambda n: stochins.simulate(model, cells=n * threads, threads=threads, seed=11,
+                                                               method=method, **kw), budget)
+            events = float(res.events.sum())
+            rows.append({"simulator": f"stochins {method}", "threads": threads, "trajectories": n * threads,
+                         "wall_s": wall, "cpu_s": c, "events_per_s": events / wall,
+                         "events_per_cpu_s": events / c, "build_s": first if threads == 1 else None})
+            if threads == 1:
+                finals[method] = res.trajectories[:, -1, :].astype(float)
+                if method == "ssa":
+                    per_cell = events / n
+    for name, fn in (("gillespy2 SSACSolver", _gillespy2), ("rebop", _rebop), ("libroadrunner gillespie", _roadrunner)):
+        try:
+            row, final = fn(model, kw, budget, per_cell, species)
+            rows.append({"simulator": name, "threads": 1, **row})
+            finals[name] = final
+        except Exception as exc:  # noqa: BLE001 (a missing or failing peer must not stop the table)
+            rows.append({"simulator": name, "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:160]})
+            traceback.print_exc()
+    ref = finals["ssa"]
+    for row in rows:
+        name = row["simulator"].replace("stochins ", "")
+        if name in finals and name != "ssa" and row.get("threads") == 1:
+            row["check_max_z"] = _max_z(ref, finals[name])
+    return {"table": key, "model": model.network.name, "reactions": len(model.reactions),
+            "species": len(model.species), "settings": {"t_end": t_end, "samples": samples, **inputs, **params},
+            "events_per_cell": per_cell, "loadavg": os.getloadavg(), "rows": rows}
+
+
+def _max_z(a: np.ndarray, b: np.ndarray) -> float:
+    se = np.sqrt(a.var(0, ddof=1) / len(a) + b.var(0, ddof=1) / len(b))
+    d = np.abs(a.mean(0) - b.mean(0))
+    z = np.where(se > 0, d / np.where(se > 0, se, 1), np.where(d > 0, np.inf, 0))
+    return float(z.max())
+
+
+def _gillespy2(model, kw, budget, per_cell, species):
+    import gillespy2
+    from stochins.models.gillespy2_interop import solver_environment, to_gillespy2
+
+    gm = to_gillespy2(model, inputs=kw["inputs"], model_parameters=kw["model_parameters"], t_end=kw["t_end"],
+                      samples=kw["samples"], integer_comparisons=model.network.name == "sedaghat2002")
+    with solver_environment():
+        solver, build, _ = timed(lambda: gillespy2.SSACSolver(model=gm))
+    n, res, wall, c = grow(lambda n: solver.run(number_of_trajectories=n, seed=5), budget)
+    final = np.array([[float(np.asarray(tr[s])[-1]) for s in species] for tr in res])
+    return {"trajectories": n, "wall_s": wall, "cpu_s": c, "events_per_s": n * per_cell / wall,
+            "events_per_cpu_s": n * per_cell / c, "build_s": build}, final
+
+
+def _rebop(model, kw, budget, per_cell, species):
+    import rebop
+
+    net = model.network
+    if any(r.propensity is not None for r in net.reactions.values()):
+        raise ValueError("rebop takes mass action or + - * / ^ exp rate strings only; this model has full propensities")
+    env = {**net.parameters, **(kw["model_parameters"] or {})}
+    s = rebop.Gillespie()
+    for r in net.reactions.values():
+        # rebop's mass action is k * A * (A - 1) for 2 A; ours k * C(A, 2)
+        rate = net.rate_expr(r).evaluate(env) / math.prod(math.factorial(n) for _, n in r.reactants)
+        s.add_reaction(float(rate), [x for x, n in r.reactants for _ in range(n)],
+                       [x for x, n in r.products for _ in range(n)])
+    init = model.network.initial_counts(env)
+
+    def run_n(n):
+        return [s.run({k: int(v) for k, v in init.items()}, tmax=kw["t_end"], nb_steps=kw["samples"] - 1, rng=i, sparse=True)
+                for i in range(n)]
+
+    _, build, _ = timed(lambda: run_n(1))
+    n, res, wall, c = grow(run_n, budget, cap=200_000)
+    final = np.array([[float(ds[x].values[-1]) for x in species] for ds in res])
+    return {"trajectories": n, "wall_s": wall, "cpu_s": c, "events_per_s": n * per_cell / wall,
+            "events_per_cpu_s": n * per_cell / c, "build_s": build}, final
+
+
+def _roadrunner(model, kw, budget, per_cell, species):
+    import roadrunner
+    from gillespy2.sbml.SBMLexport import export
+    from stochins.models.gillespy2_interop import to_gillespy2
+
+    gm = to_gillespy2(model, inputs=kw["inputs"], model_parameters=kw["model_parameters"], t_end=kw["t_end"],
+                      samples=kw["samples"], integer_comparisons=model.network.name == "sedaghat2002")
+    path = Path(tempfile.mkdtemp()) / "model.xml"
+    export(gm, path=str(path))
+
+    def build():
+        rr = roadrunner.RoadRunner(str(path))
+        rr.setIntegrator("gillespie")
+        rr.timeCourseSelections = ["time"] + species
+        return rr
+
+    rr, build_s, _ = timed(build)
+
+    def run_n(n):
+        out = []
+        for i in range(n):
+            rr.reset()
+            rr.getIntegrator().setValue("seed", 1000 + i)
+            out.append(np.array(rr.simulate(0.0, kw["t_end"], kw["samples"]))[-1, 1:])
+        return out
+
+    n, res, wall, c = grow(run_n, budget, cap=200_000)
+    return {"trajectories": n, "wall_s": wall, "cpu_s": c, "events_per_s": n * per_cell / wall,
+            "events_per_cpu_s": n * per_cell / c, "build_s": build_s}, np.array(res)
+
+
+def markdown(tables: list[dict]) -> str:
+    out = []
+    for t in tables:
+        if "rows" not in t:
+            out += [f"### {t['table']}: FAILED {t.get('error', '')}", ""]
+            continue
+        settings = ", ".join(f"{k}={v:g}" for k, v in t["settings"].items())
+        out += [f"### {t['table']}: {t['model']} ({t['species']} species, {t['reactions']} reactions; {settings}; "
+                f"{t['events_per_cell']:.3g} events per cell; load average {t['loadavg'][0]:.1f})", "",
+                "| simulator | threads | trajectories | wall s | CPU s | events/s | events per CPU-s | × gillespy2 per CPU-s "
+                "| first call / build s | check max\\|z\\| |", "|---|---|---|---|---|---|---|---|---|---|"]
+        base = next((r["events_per_cpu_s"] for r in t["rows"] if r["simulator"] == "gillespy2 SSACSolver"
+                     and "events_per_cpu_s" in r), None)
+        for r in t["rows"]:
+            if "error" in r:
+                out.append(f"| {r['simulator']} | | | | | failed: {r['error']} | | | | |")
+                continue
+            ratio = f"{r['events_per_cpu_s'] / base:.2f}" if base else ""
+            build = f"{r['build_s']:.2f}" if r.get("build_s") is not None else ""
+            check = f"{r['check_max_z']:.1f}" if "check_max_z" in r else ""
+            out.append(f"| {r['simulator']} | {r['threads']} | {r['trajectories']} | {r['wall_s']:.2f} | "
+                       f"{r['cpu_s']:.2f} | {r['events_per_s']:.3g} | {r['events_per_cpu_s']:.3g} | {ratio} | "
+                       f"{build} | {check} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks peers", description=__doc__.splitlines()[0])
+    ap.add_argument("--budget", type=float, default=10.0, help="seconds of simulation per row (default 10)")
+    ap.add_argument("--only", nargs="+", choices=list(TABLES), help="tables to run")
+    ap.add_argument("--from-json", type=Path, help="only rewrite peers.md from this peers.json")
+    ap.add_argument("--table", help=argparse.SUPPRESS)  # the child process: one table, JSON on stdout
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    if args.table:
+        print(json.dumps(table(args.table, args.budget)))
+        return 0
+    tables = json.loads(args.from_json.read_text(encoding="utf-8")) if args.from_json else []
+    for key in [] if args.from_json else args.only or TABLES:
+        print(f"peers: {key} ...", file=sys.stderr, flush=True)
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.peer_suite", "--table", key, "--budget",
+                               str(args.budget)], cwd=REPO, capture_output=True, text=True)
+        try:
+            tables.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        except (json.JSONDecodeError, IndexError):
+            tables.append({"table": key, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]})
+        print(markdown(tables[-1:]), file=sys.stderr, flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "peers.json").write_text(json.dumps(tables, indent=1), encoding="utf-8")
+    head = f"Made by `python -m benchmarks peers --budget {args.budget:g}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n"
+    (args.out / "peers.md").write_text(head + markdown(tables), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
