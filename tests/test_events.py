@@ -174,3 +174,19 @@ def test_biomd137_with_its_own_events_reproduces_the_reference_ode():
     for k in range(2, 22):
         peak = np.abs(ref[f"x{k}"]).max()
         assert np.abs(res[f"x{k}"][0] / 100 - ref[f"x{k}"]).max() / peak < 1e-3, f"x{k}"
+
+
+def test_a_run_file_adds_events_without_editing_the_model(tmp_path, capsys):
+    from stochins.cli import main
+
+    (tmp_path / "m.yaml").write_text(IMMIGRATION_DEATH, encoding="utf-8")
+    run = ("model: m.yaml\ncells: 50\nseed: 3\ntime: {end: 4, samples: 5}\n"
+           "events:\n  knockdown: {trigger: \"t >= 2\", assign: {X: 0, k: 0}}\n")
+    (tmp_path / "run.yaml").write_text(run, encoding="utf-8")
+    out = stochins.run(tmp_path / "run.yaml", output=tmp_path / "out.h5", progress=False)
+    x = stochins.open_results(out)["default"]["X"]
+    assert (x[:, 2:] == 0).all() and (x[:, 1] > 0).any()  # emptied at t = 2 and nothing is made after
+    (tmp_path / "bad.yaml").write_text(run.replace("assign: {X: 0, k: 0}", "assign: {Y: 0}"), encoding="utf-8")
+    assert main(["run", str(tmp_path / "bad.yaml"), "-q", "-o", str(tmp_path / "bad.h5")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.yaml: events: event 'knockdown': unknown target 'Y'" in err[0], err

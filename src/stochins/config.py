@@ -108,6 +108,8 @@ class _RunFields(_Strict):
     # cells come in groups of `sisters` sharing their per-cell draws; when cells is not a multiple, the
     # last group is smaller (analyses of sister cells use whole groups only)
     sisters: int = Field(1, ge=1)
+    # events added to the model for this run (the model file's events: form), e.g. a knock-down at t = 30
+    events: dict[str, Any] = {}
     seed: int | None = Field(None, ge=0, lt=2**64)
     method: str = "ssa"
     sbml: dict[str, Any] = {}

@@ -7,6 +7,7 @@ validation error is a :class:`ModelError` whose one-line message names the file 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import difflib
 import keyword
 import math
@@ -283,6 +284,16 @@ class Network:
                 kind = "propensity" if r.propensity is not None else "rate"
                 raise ModelError(f"{src}: reaction {r.name!r}: {kind} is {value!r} at the initial state "
                                  f"(must be a finite non-negative number); clamp it, e.g. max(..., 0)")
+
+    def with_events(self, section: Any, source: str) -> "Network":
+        """This network plus the events of a run file's ``events:`` section (same form as the model
+        file's), checked against the model; a name the model's events already use is refused."""
+        added = _parse_events(section, source)
+        for name in added:
+            if name in self.events:
+                raise ModelError(f"{source}: event {name!r}: the model already has an event of that name")
+        checked = _resolve_events(dataclasses.replace(self, source=source), added)  # errors name the run file
+        return dataclasses.replace(self, events={**self.events, **checked})
 
     def known_symbols(self) -> set[str]:
         return set(self.species) | set(self.parameters) | set(self.inputs) | set(self.expressions)

@@ -8,6 +8,7 @@ The run holds an exclusive lock on its output path from start to end.
 
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
 import signal
@@ -18,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from .models.loader import load_model
+from .models.loader import load_model, load_network
 from .compile import compile_notices
 from .config import ConfigError, RunConfig, check_against_model, expand_conditions, load_run_config
 from .engine.methods import METHODS
@@ -58,14 +59,18 @@ class Prepared:
         for cond in self.conditions:
             c = cond.config
             ref = c.model_reference()
-            if ref not in models:  # a sweep may compare models (e.g. with and without feedback)
+            key = (ref, json.dumps(c.events, sort_keys=True, default=str))
+            if key not in models:  # a sweep may compare models (e.g. with and without feedback)
                 try:
-                    models[ref] = load_model(ref, sbml=c.sbml)
+                    network = load_network(ref, sbml=c.sbml)
+                    if c.events:
+                        network = network.with_events(c.events, f"{source}: events")
+                    models[key] = load_model(network)
                 except ModelError as exc:
                     raise ConfigError(f"{source}: model: {exc}") from None
-                if isinstance(ref, Path):
+                if isinstance(ref, Path) and ref not in self.model_files:
                     self.model_files.append(ref)
-            model = models[ref]
+            model = models[key]
             check_against_model(c, model)
             try:
                 self.plans.append(Plan.create(model, t_end=c.time.end, samples=c.time.samples,
@@ -167,11 +172,11 @@ def _run_locked(prepared: Prepared, out: Path, resume, overwrite, progress, log,
     notice = log or ((lambda line: print(line, file=sys.stderr, flush=True))
                      if progress or (progress is None and sys.stderr.isatty()) else None)
     with compile_notices(notice):
-        return _run(prepared, out, fingerprint, resume, progress, log, scheduler, executor)
+        return _run(prepared, out, resume, progress, log, executor, signals)
 
 
-def _run(prepared: Prepared, out: Path, fingerprint, resume: bool, progress: bool | None,
-         log: Callable[[str], None] | None, scheduler: str | None, executor) -> Path:
+def _run(prepared: Prepared, out: Path, resume: bool, progress: bool | None, log: Callable[[str], None] | None,
+         executor, signals: "_Signals") -> Path:
     config = prepared.config
     for plan in prepared.plans:
         plan.seed = config.seed
