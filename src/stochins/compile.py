@@ -574,6 +574,9 @@ PILOT_COUNT = 200
 #: the value given to inputs that default to 0: a strong stimulus, the regime with the most events,
 #: where the search order matters most (weakly stimulated runs fire few events anyway)
 PILOT_INPUT = 100.0
+#: above this many reactions the pilot is skipped (its plain-Python model code would be too large to
+#: compile and run in reasonable time) and channels are searched in canonical order, which is as exact
+PILOT_MAX_REACTIONS = 1000
 
 
 def _search_order(network: Network, base_code: str, species, parameters, inputs, n_derived) -> list[int]:
@@ -585,6 +588,8 @@ def _search_order(network: Network, base_code: str, species, parameters, inputs,
     and with it every cell's bits, is a function of the model. It is cached beside the generated
     modules because a model is compiled again in every process.
     """
+    if len(network.reactions) > PILOT_MAX_REACTIONS:
+        return list(range(len(network.reactions)))
     key = hashlib.sha256(f"{base_code} {PILOT_EVENTS} {PILOT_COUNT} {PILOT_INPUT}".encode()).hexdigest()[:20]
     path = cache_dir() / "models" / f"search_order_{key}.json"
     if path.exists():
