@@ -1,8 +1,8 @@
 """Run the whole DSMTS from its SBML files with the exact SSA and apply the suite's pass criteria.
 
-``python tests/dsmts_all.py [DIR] [-n 10000] [--seed 2008] [--cases 00001,00019]`` reads the upstream
+``python tests/dsmts_all.py DIR [-n 10000] [--seed 2008] [--cases 00001,00019]`` reads the upstream
 layout (one folder per case: ``<case>-sbml-l3v1.xml``, ``<case>-settings.txt``, ``dsmts-*-mean.csv``,
-``dsmts-*-sd.csv``; default DIR ../shared/dsmts) and prints one line per case. Criteria (DSMTS user
+``dsmts-*-sd.csv``; e.g. the project's shared/dsmts, which a plain clone does not have) and prints one line per case. Criteria (DSMTS user
 guide §3, tests/data/README.md): |Z_t| < 3 for means and |Y_t| < 5 for SDs at t = 0..50, exact
 equality where the reference SD is 0; a correct simulator fails a few of these by chance, so a case
 passes with at most MAX_MEAN / MAX_SD excursions per species (never wider ranges). A case the
@@ -127,7 +127,7 @@ def upstream_case(folder: Path, **kw) -> CaseResult:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("dir", nargs="?", default=str(Path(__file__).resolve().parents[2] / "shared" / "dsmts"))
+    p.add_argument("dir", help="folder of the upstream DSMTS cases (one folder per case)")
     p.add_argument("-n", type=int, default=10_000, help="realisations per case (the suite's standard: 10,000)")
     p.add_argument("--seed", type=int, default=2008)
     p.add_argument("--cases", help="comma-separated case numbers (default: every folder)")
