@@ -1,15 +1,19 @@
-"""``python -m benchmarks peers``: our exact methods and the peer simulators, side by side, one process per table.
+"""``python -m benchmarks peers``: our methods and the peer simulators, side by side, one process per table.
 
-Each table (one model and workload) runs in a fresh subprocess: our methods at 1 and 2 threads
-(first-call time = compile or cache load, then warm runs), gillespy2's SSACSolver (C++ build timed),
-rebop (mass-action models only, its sparse mode: it cannot take our rate expressions) and libroadrunner's gillespie
-(from gillespy2's SBML export). Every row gets wall and CPU time (children included, so the C++
-solvers' subprocesses count), events/s, and the ratio to gillespy2 of events per CPU-second (on a
-loaded machine wall time says more about the other processes than about the simulator); peers' events are trajectories ×
-our mean events per cell (the same law, so the same expected count). A check column gives the
-largest |z| of the difference of final-time means against our ``ssa``. Writes
-benchmarks/results/peers.md and peers.json. Ratios within one table are the meaningful numbers:
-the machine is shared; its load average is printed with each table.
+Each table (one model and workload) runs in a fresh subprocess: our stochastic methods at 1 and 2
+threads (first-call time = compile or cache load, then warm runs); gillespy2's SSACSolver (C++ build
+timed), TauLeapingCSolver, TauHybridCSolver and NumPySSASolver; rebop (mass-action models only, its
+sparse mode: it cannot take our rate expressions); libroadrunner's gillespie and COPASI's direct
+method, Gibson–Bruck next-reaction method and tau-leaping (both from our own SBML export, ``to_sbml``,
+with the run's parameters and inputs set). Every row gets wall and CPU time (children included, so
+the C++ solvers' subprocesses count), events/s, and the ratio to gillespy2's SSACSolver of events per
+CPU-second (on a loaded machine wall time says more about the other processes than about the
+simulator). Peers' events are trajectories × our SSA's mean events per cell (the same law, so the
+same expected count; for approximate methods these are SSA-equivalent events). Peers slower than
+about 1e5 events/s (NumPySSASolver, gillespy2's tau solvers) run a span ``SLOW_SPAN`` times shorter,
+against our SSA over the same span. A check column gives the largest |z| of the difference of
+final-time means against our ``ssa``. Writes benchmarks/results/peers.md and peers.json. Ratios within
+one table are the meaningful numbers: the machine is shared; its load average is printed with each table.
 """
 
 from __future__ import annotations
@@ -37,7 +41,9 @@ TABLES = {
     "dimerisation": (str(REPO / "tests" / "data" / "dsmts" / "00030.yaml"), 50.0, 51, {}, {}),
     "large": ("<large>", 10.0, 11, {}, {}),
 }
-OURS = ("ssa", "direct")
+OURS = ("ssa", "direct", "tau")
+#: slow peers simulate t_end / SLOW_SPAN (their events per cell from our SSA over that span)
+SLOW_SPAN = 20
 
 
 def cpu() -> float:
@@ -94,43 +100,59 @@ def table(key: str, budget: float) -> dict:
                 finals[method] = res.trajectories[:, -1, :].astype(float)
                 if method == "ssa":
                     per_cell = events / n
-    for name, fn in (("gillespy2 SSACSolver", _gillespy2), ("rebop", _rebop), ("libroadrunner gillespie", _roadrunner)):
+    slow_kw = {**kw, "t_end": t_end / SLOW_SPAN, "samples": 2}
+    slow = stochins.simulate(model, cells=40, threads=1, seed=13, method="ssa", **slow_kw)
+    slow_per_cell = float(slow.events.mean())
+    slow_finals = {"ssa": slow.trajectories[:, -1, :].astype(float)}
+    for name, fn, short in PEERS:
+        span_kw, events, into = (slow_kw, slow_per_cell, slow_finals) if short else (kw, per_cell, finals)
         try:
-            row, final = fn(model, kw, budget, per_cell, species)
-            rows.append({"simulator": name, "threads": 1, **row})
-            finals[name] = final
+            row, final = fn(model, span_kw, budget, events, species)
+            rows.append({"simulator": name, "threads": 1, **row, **({"span": span_kw["t_end"]} if short else {})})
+            into[name] = final
         except Exception as exc:  # noqa: BLE001 (a missing or failing peer must not stop the table)
             rows.append({"simulator": name, "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:160]})
             traceback.print_exc()
-    ref = finals["ssa"]
     for row in rows:
         name = row["simulator"].replace("stochins ", "")
-        if name in finals and name != "ssa" and row.get("threads") == 1:
-            row["check_max_z"] = _max_z(ref, finals[name])
+        into = slow_finals if "span" in row else finals
+        if name in into and name != "ssa" and row.get("threads") == 1:
+            row["check_max_z"] = _max_z(into["ssa"], into[name])
     return {"table": key, "model": model.network.name, "reactions": len(model.reactions),
             "species": len(model.species), "settings": {"t_end": t_end, "samples": samples, **inputs, **params},
             "events_per_cell": per_cell, "loadavg": os.getloadavg(), "rows": rows}
 
 
-def _max_z(a: np.ndarray, b: np.ndarray) -> float:
+def _max_z(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Largest |z| over species of the difference of means (species a peer does not report skipped)."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    keep = ~np.isnan(b).any(axis=0)
+    a, b = a[:, keep], b[:, keep]
     se = np.sqrt(a.var(0, ddof=1) / len(a) + b.var(0, ddof=1) / len(b))
     d = np.abs(a.mean(0) - b.mean(0))
     z = np.where(se > 0, d / np.where(se > 0, se, 1), np.where(d > 0, np.inf, 0))
     return float(z.max())
 
 
-def _gillespy2(model, kw, budget, per_cell, species):
-    import gillespy2
-    from stochins.models.gillespy2_interop import solver_environment, to_gillespy2
+def _gillespy2(solver_name: str, **run_kwargs):
+    """A row maker for one of gillespy2's solvers (C++ ones are built once, build time reported)."""
 
-    gm = to_gillespy2(model, inputs=kw["inputs"], model_parameters=kw["model_parameters"], t_end=kw["t_end"],
-                      samples=kw["samples"], integer_comparisons=model.network.name == "sedaghat2002")
-    with solver_environment():
-        solver, build, _ = timed(lambda: gillespy2.SSACSolver(model=gm))
-    n, res, wall, c = grow(lambda n: solver.run(number_of_trajectories=n, seed=5), budget)
-    final = np.array([[float(np.asarray(tr[s])[-1]) for s in species] for tr in res])
-    return {"trajectories": n, "wall_s": wall, "cpu_s": c, "events_per_s": n * per_cell / wall,
-            "events_per_cpu_s": n * per_cell / c, "build_s": build}, final
+    def row(model, kw, budget, per_cell, species):
+        import gillespy2
+        from stochins.models.gillespy2_interop import solver_environment, to_gillespy2
+
+        gm = to_gillespy2(model, inputs=kw["inputs"], model_parameters=kw["model_parameters"], t_end=kw["t_end"],
+                          samples=kw["samples"], integer_comparisons=model.network.name == "sedaghat2002")
+        with solver_environment():
+            solver, build, _ = timed(lambda: getattr(gillespy2, solver_name)(model=gm))
+        n, res, wall, c = grow(lambda n: solver.run(number_of_trajectories=n, seed=5, **run_kwargs), budget)
+        res = [res] if n == 1 and not isinstance(res, list) and hasattr(res, "keys") else res
+        final = np.array([[float(np.asarray(tr[s])[-1]) for s in species] for tr in res])
+        return {"trajectories": n, "wall_s": wall, "cpu_s": c, "events_per_s": n * per_cell / wall,
+                "events_per_cpu_s": n * per_cell / c, "build_s": build}, final
+
+    return row
 
 
 def _rebop(model, kw, budget, per_cell, species):
@@ -159,18 +181,22 @@ def _rebop(model, kw, budget, per_cell, species):
             "events_per_cpu_s": n * per_cell / c, "build_s": build}, final
 
 
+def _sbml(model, kw) -> str:
+    """Our SBML export of the model with this run's parameters and inputs as the parameters' values."""
+    import libsbml
+    from stochins.models.sbml import to_sbml
+
+    doc = libsbml.readSBMLFromString(to_sbml(model))
+    for name, value in {**(kw["model_parameters"] or {}), **(kw["inputs"] or {})}.items():
+        doc.getModel().getParameter(name).setValue(float(value))
+    return libsbml.writeSBMLToString(doc)
+
+
 def _roadrunner(model, kw, budget, per_cell, species):
     import roadrunner
-    from gillespy2.sbml.SBMLexport import export
-    from stochins.models.gillespy2_interop import to_gillespy2
-
-    gm = to_gillespy2(model, inputs=kw["inputs"], model_parameters=kw["model_parameters"], t_end=kw["t_end"],
-                      samples=kw["samples"], integer_comparisons=model.network.name == "sedaghat2002")
-    path = Path(tempfile.mkdtemp()) / "model.xml"
-    export(gm, path=str(path))
 
     def build():
-        rr = roadrunner.RoadRunner(str(path))
+        rr = roadrunner.RoadRunner(_sbml(model, kw))
         rr.setIntegrator("gillespie")
         rr.timeCourseSelections = ["time"] + species
         return rr
@@ -188,6 +214,62 @@ def _roadrunner(model, kw, budget, per_cell, species):
     n, res, wall, c = grow(run_n, budget, cap=200_000)
     return {"trajectories": n, "wall_s": wall, "cpu_s": c, "events_per_s": n * per_cell / wall,
             "events_per_cpu_s": n * per_cell / c, "build_s": build_s}, np.array(res)
+
+
+def _copasi(method_type: str, epsilon: float | None = None):
+    """A row maker for one of COPASI's stochastic time-course methods (python-copasi)."""
+
+    def row(model, kw, budget, per_cell, species):
+        import COPASI
+
+        def build():
+            dm = COPASI.CRootContainer.addDatamodel()
+            if not dm.importSBMLFromString(_sbml(model, kw)):
+                raise RuntimeError("COPASI could not import the SBML export")
+            task = dm.getTask("Time-Course")
+            task.setMethodType(getattr(COPASI.CTaskEnum, method_type))
+            problem = task.getProblem()
+            problem.setStepNumber(kw["samples"] - 1)
+            problem.setDuration(kw["t_end"])
+            problem.setTimeSeriesRequested(True)
+            method = task.getMethod()
+            method.getParameter("Max Internal Steps").setIntValue(2_000_000_000)
+            method.getParameter("Use Random Seed").setBoolValue(True)
+            if epsilon is not None:
+                method.getParameter("Epsilon").setDblValue(epsilon)
+            return task, method
+
+        (task, method), build_s, _ = timed(build)
+
+        def run_n(n):
+            out = []
+            for i in range(n):
+                method.getParameter("Random Seed").setUIntValue(1000 + i)
+                task.initializeRaw(COPASI.CCopasiTask.OUTPUT_UI)
+                task.processRaw(True)
+                ts = task.getTimeSeries()
+                last = ts.getRecordedSteps() - 1
+                columns = {ts.getTitle(j): j for j in range(ts.getNumVariables())}
+                out.append([ts.getData(last, columns[s]) if s in columns else np.nan for s in species])
+            return out
+
+        n, res, wall, c = grow(run_n, budget, cap=200_000)
+        return {"trajectories": n, "wall_s": wall, "cpu_s": c, "events_per_s": n * per_cell / wall,
+                "events_per_cpu_s": n * per_cell / c, "build_s": build_s}, np.array(res, dtype=float)
+
+    return row
+
+
+#: (row name, row maker, runs the short span)
+PEERS = (("gillespy2 SSACSolver", _gillespy2("SSACSolver"), False),
+         ("gillespy2 TauLeapingCSolver", _gillespy2("TauLeapingCSolver"), True),
+         ("gillespy2 TauHybridCSolver", _gillespy2("TauHybridCSolver"), True),
+         ("gillespy2 NumPySSASolver", _gillespy2("NumPySSASolver"), True),
+         ("rebop", _rebop, False),
+         ("libroadrunner gillespie", _roadrunner, False),
+         ("COPASI direct", _copasi("Method_directMethod"), False),
+         ("COPASI Gibson-Bruck", _copasi("Method_stochastic"), False),
+         ("COPASI tau-leap (epsilon 0.03)", _copasi("Method_tauLeap", epsilon=0.03), False))
 
 
 def markdown(tables: list[dict]) -> str:
@@ -209,7 +291,9 @@ def markdown(tables: list[dict]) -> str:
                 continue
             ratio = f"{r['events_per_cpu_s'] / base:.2f}" if base else ""
             build = f"{r['build_s']:.2f}" if r.get("build_s") is not None else ""
-            check = f"{r['check_max_z']:.1f}" if "check_max_z" in r else ""
+            check = f"{r['check_max_z']:.1f}" if r.get("check_max_z") is not None else ""
+            if "span" in r:
+                check += f" (t_end {r['span']:g})"
             out.append(f"| {r['simulator']} | {r['threads']} | {r['trajectories']} | {r['wall_s']:.2f} | "
                        f"{r['cpu_s']:.2f} | {r['events_per_s']:.3g} | {r['events_per_cpu_s']:.3g} | {ratio} | "
                        f"{build} | {check} |")
