@@ -1,6 +1,8 @@
 """Tau-leaping vs exact SSA on the insulin model (sedaghat2002, 100 nM held, 60 min, 61 samples):
-per-cell wall times at scale 1 and 0.1, the tau work split (Result.work), gillespy2's
-TauLeapingCSolver on a short span at scale 1, and the projected wall time of 10^4 cells at scale 1.
+per-cell wall and CPU times at scale 1, 0.1 and 0.01 with the accuracy tau achieves beside them (against the
+cached exact-SSA reference of the accuracy family, tests/data/tau_family, on its short span at that scale),
+the tau work split (Result.work), gillespy2's TauLeapingCSolver on a short span at scale 1, and the
+projected wall time of 10^4 cells at scale 1.
 """
 
 from __future__ import annotations
@@ -49,6 +51,27 @@ def _work(res) -> dict:
             "firings_per_leap": float(w[:, [EXACT, LEAPED]].sum() / leaps) if leaps else None}
 
 
+def accuracy(model, scale: float) -> dict | None:
+    """Tau against the cached exact reference of the family case ``insulin_scale_<scale>`` (fine grid):
+    largest relative mean and SD errors over recorded species and times, and the share of the contract's
+    allowance used (<= 1 meets it)."""
+    import stochins
+    import yaml
+
+    from . import tau_accuracy as ta
+
+    name = f"insulin_scale_{scale:g}"
+    cases = yaml.safe_load((ta.FAMILY / "cases.yaml").read_text(encoding="utf-8"))
+    if name not in cases:
+        return None
+    case = cases[name]
+    ref = dict(np.load(ta.FAMILY / "reference.npz"))
+    res = stochins.simulate(model, cells=case["tau_cells"], t_end=case["t_end"], samples=ta.GRIDS["fine"].size,
+                            inputs=case.get("inputs"), model_parameters=case.get("model_parameters"),
+                            record=case["record"], method="tau", seed=SEED)
+    return {"case": name, "t_end": case["t_end"], "cells": case["tau_cells"], **ta.accuracy(name, res, "fine", ref)}
+
+
 def compare(model, scale: float, n_ssa: int, n_tau: int, log) -> dict:
     """SSA and tau on one thread each, same seed (the tau run's first cells are the SSA's cells)."""
     row: dict = {"scale": scale, "threads": 1}
@@ -65,9 +88,13 @@ def compare(model, scale: float, n_ssa: int, n_tau: int, log) -> dict:
     # with fewer than 4 SSA cells the SSA variance is too rough for a z-score
     row["check"] = peers.agreement(ssa_final, final_stats(res.species, res.trajectories[:, -1, :])) \
         if n_ssa >= 4 else None
+    row["accuracy"] = accuracy(model, scale)
+    acc = row["accuracy"]
     log(f"  insulin tau scale {scale:g}: SSA {row['ssa']['s_per_cell']:.3g} s/cell ({n_ssa} cells), tau "
-        f"{row['tau']['s_per_cell']:.3g} s/cell ({n_tau} cells): x{row['speedup']:.1f}; "
-        f"{100 * row['tau']['share_leaped']:.1f} % leaped, {row['tau']['leaps_per_cell']:.3g} leaps/cell")
+        f"{row['tau']['s_per_cell']:.3g} s/cell ({n_tau} cells): x{row['speedup']:.1f} (CPU x{row['speedup_cpu']:.1f}); "
+        f"{100 * row['tau']['share_leaped']:.1f} % leaped, {row['tau']['leaps_per_cell']:.3g} leaps/cell"
+        + ("" if acc is None else f"; accuracy: mean {acc['max_mean_err_pct']:.2f} %, SD {acc['max_sd_err_pct']:.1f} %, "
+           f"contract use {acc['contract_use']:.2f}"))
     return row
 
 
@@ -155,13 +182,16 @@ def markdown(t: dict) -> list[str]:
     rows, work_rows = [], []
     for r in t.get("rows", []):
         if "error" in r:
-            rows.append([f"{r['scale']:g}", "FAILED: " + r["error"][:200]] + [""] * 8)
+            rows.append([f"{r['scale']:g}", "FAILED: " + r["error"][:200]] + [""] * 9)
             continue
         s, u = r["ssa"], r["tau"]
         chk = r.get("check")
+        acc = r.get("accuracy")
         rows.append([f"{r['scale']:g}", f"{s['cells']} / {u['cells']}", s["s_per_cell"], u["s_per_cell"],
                      f"{r['speedup']:.1f}", f"{r['speedup_cpu']:.1f}", s["events_per_cell"], s["events_per_s"], u["ssa_equivalent_events_per_s"],
-                     "–" if not chk else f"{chk['max_z']:.1f} ({chk['species']})"])
+                     "–" if not chk else f"{chk['max_z']:.1f} ({chk['species']})",
+                     "–" if not acc else f"{acc['max_mean_err_pct']:.2f} % / {acc['max_sd_err_pct']:.1f} % / "
+                                         f"{acc['contract_use']:.2f}"])
         work_rows.append([f"{r['scale']:g}", u["firings_per_cell"], f"{100 * u['share_exact_in_leaps']:.2f} %",
                           f"{100 * u['share_leaped']:.2f} %", f"{100 * u['share_ssa_fallback']:.3f} %",
                           u["exact_in_leaps_per_cell"], u["leaped_per_cell"], u["ssa_fallback_per_cell"],
@@ -170,13 +200,15 @@ def markdown(t: dict) -> list[str]:
     if rows:
         L += _table(["scale", "cells (SSA / tau)", "SSA s per cell", "tau s per cell", "tau speed-up",
                      "tau speed-up (CPU time)",
-                     "SSA events per cell", "SSA events/s", "tau SSA-equiv. events/s", "check tau vs SSA: max |z|"],
-                    rows)
+                     "SSA events per cell", "SSA events/s", "tau SSA-equiv. events/s", "check tau vs SSA: max |z|",
+                     "accuracy: max mean error / max SD error / contract use"], rows)
         L += ["", "One thread each, kernels loaded; same seed, so the tau run's first cells have the SSA cells' "
                   "streams. s per cell = wall time of the `simulate` call / cells; the CPU-time speed-up uses the "
                   "process's CPU time instead (less sensitive to other load on the machine). SSA-equivalent events/s = tau "
                   "cells × the SSA's mean events per cell / tau wall time. Check: largest |z| over species of the "
-                  "difference of final-time means (few SSA cells: a coarse check; none below 4 SSA cells).", ""]
+                  "difference of final-time means (few SSA cells: a coarse check; none below 4 SSA cells). Accuracy: "
+                  "tau cells of the accuracy family's case at that scale (short span, fine grid) against its cached "
+                  "exact-SSA reference; contract use <= 1 meets the contract (2 % / 5 % plus sampling allowance).", ""]
         L += _table(["scale", "tau firings per cell", "exact inside leaps", "leaped", "plain SSA fallback",
                      "exact inside leaps per cell", "leaped per cell", "SSA fallback per cell", "leaps per cell",
                      "rejected leaps per cell", "leaped firings per leap", "all firings per leap"], work_rows)

@@ -12,9 +12,9 @@ method (2004, Biophys J 86:1357) and Harris & Clancy's partitioned leaping (2006
   reaction fires Poisson(integral of a_j) times, its propensity integrated along the exact path
   (recomputed at every exact event), so it carries the fluctuations of every species the exact
   reactions change, small ones included; its firings are applied at the end of the step;
-* the step ``tau`` is Cao's relative-change bound (``epsilon``) with, in place of Cao's g_i, the
-  largest total elasticity sum_i |d ln a_j / d ln x_i| of the propensities reading species i
-  (exact for mass action, finite differences for expressions), over the drift and variance of the
+* the step ``tau`` is Cao's relative-change bound (``epsilon``) applied per propensity: its relative
+  SD and drift over the step, from the elasticities |d ln a_j / d ln x_i| of the species it reads
+  (exact for mass action, finite differences for expressions) and the drift and variance of the
   leaped reactions and, on large species that leaped propensities read, of the exact ones too; and
   at most ``max_relaxation`` times the shortest relaxation time of a species summed over the
   leaped channels that move it (see ``step_size``);
@@ -57,7 +57,7 @@ METHOD = Method(
         Option("ssa_steps", 100, "exact SSA steps taken when a leap would not pay", low=1, integer=True),
         Option("ssa_factor", 10.0, "leap only if the leap holds at least this many leaped firings"),
         Option("exact_below", 100, "reactions changing a species with fewer molecules are exact"),
-        Option("exact_firings", 3.0, "reactions expected to fire fewer times in a leap are exact"),
+        Option("exact_firings", 1.0, "reactions expected to fire fewer times in a leap are exact"),
         Option("max_relaxation", 0.1, "a leap is at most this many relaxation times of the fastest-relaxing "
                "leaped species", open_low=True),
         Option("drift_share", 0.3, "share of epsilon the mean (drift) part of the step bound may use",
@@ -107,47 +107,84 @@ def classify(x, a, leap, ch_ptr, ch_idx, re_ptr, re_idx, re_val, rd_ptr, rd_idx,
 
 
 @kernel()
-def elasticities(x, p, u, a, rd_ptr, rd_idx, rd_n, rd_fd, col_ptr, col_idx, eps, el, a_fd, dx, mark):
+def fd_layout(rd_ptr, rd_idx, rd_fd, col_ptr, col_idx, n_s):
+    """Per read its reaction (rd_j), and the finite-difference reads grouped by the colour of their species
+    (fd_ptr, fd_k), so that ``elasticities`` visits only the reads each perturbation informs."""
+    n_k = rd_idx.shape[0]
+    rd_j = np.empty(n_k, dtype=np.int64)
+    for j in range(rd_ptr.shape[0] - 1):
+        for k in range(rd_ptr[j], rd_ptr[j + 1]):
+            rd_j[k] = j
+    n_c = col_ptr.shape[0] - 1
+    colour = np.full(n_s, -1, dtype=np.int64)
+    for c in range(n_c):
+        for q in range(col_ptr[c], col_ptr[c + 1]):
+            colour[col_idx[q]] = c
+    fd_ptr = np.zeros(n_c + 1, dtype=np.int64)
+    for k in range(n_k):
+        if rd_fd[k]:
+            fd_ptr[colour[rd_idx[k]] + 1] += 1
+    for c in range(n_c):
+        fd_ptr[c + 1] += fd_ptr[c]
+    fd_k = np.empty(fd_ptr[n_c], dtype=np.int64)
+    fill = fd_ptr[:n_c].copy()
+    for k in range(n_k):
+        if rd_fd[k]:
+            c = colour[rd_idx[k]]
+            fd_k[fill[c]] = k
+            fill[c] += 1
+    return rd_j, fd_ptr, fd_k
+
+
+@kernel()
+def elasticities(x, p, u, a, rd_idx, rd_n, rd_fd, rd_j, fd_ptr, fd_k, col_ptr, col_idx, eps, el, a_fd, dx):
     """el[k] = |d ln a_j / d ln x_i| for every read k (reaction j reads species i), in place of Cao's
     g_i: exact for mass-action factors (the sum of x / (x - m) over the factors x - m), a one-sided
     finite difference over a relative change of about epsilon for a species read through an expression
     (one propensity evaluation per group of species that no reaction reads together)."""
-    for j in range(a.shape[0]):
-        for k in range(rd_ptr[j], rd_ptr[j + 1]):
-            e = 0.0
-            if not rd_fd[k] and a[j] > 0.0:
+    for k in range(rd_idx.shape[0]):
+        e = 0.0
+        n = rd_n[k]
+        if n > 0 and not rd_fd[k] and a[rd_j[k]] > 0.0:
+            if n == 1:
+                e = 1.0
+            else:
                 xi = float(x[rd_idx[k]])
-                for m in range(rd_n[k]):
+                for m in range(n):
                     e += xi / (xi - m)
-            el[k] = e
+        el[k] = e
     for c in range(col_ptr.shape[0] - 1):
         for q in range(col_ptr[c], col_ptr[c + 1]):
             i = col_idx[q]
             dx[i] = max(1, int(eps * x[i]))
             x[i] += dx[i]
-            mark[i] = c
         propensities(x, p, u, a_fd)
         for q in range(col_ptr[c], col_ptr[c + 1]):
             x[col_idx[q]] -= dx[col_idx[q]]
-        for j in range(a.shape[0]):
+        for q in range(fd_ptr[c], fd_ptr[c + 1]):
+            k = fd_k[q]
+            j = rd_j[k]
             if a[j] > 0.0:
-                for k in range(rd_ptr[j], rd_ptr[j + 1]):
-                    i = rd_idx[k]
-                    if rd_fd[k] and mark[i] == c:
-                        e = abs(a_fd[j] / a[j] - 1.0) * max(float(x[i]), 1.0) / dx[i]
-                        el[k] = e if e == e else 0.0
+                i = rd_idx[k]
+                e = abs(a_fd[j] / a[j] - 1.0) * max(float(x[i]), 1.0) / dx[i]
+                el[k] = e if e == e else 0.0
 
 
 @kernel()
-def step_size(x, a, leap, ch_ptr, ch_idx, ch_val, rd_ptr, rd_idx, rd_ch, el, opts, mu, sig, g, lread, rate):
-    """The leap: Cao 2006 eq. 33 with elasticities, and at most ``max_relaxation`` relaxation times.
+def step_size(x, a, leap, ch_ptr, ch_idx, ch_val, rd_ptr, rd_idx, rd_ch, el, opts, mu, sig, g, lread, rate, inv, frz,
+              sd_rel, mu_rel):
+    """The leap: Cao 2006's leap condition per propensity, with elasticities, and at most ``max_relaxation``
+    relaxation times.
 
-    Cao's bound: every species i that a propensity with a_j > 0 reads may change by at most
-    b_i = max(epsilon x_i / g_i, 1) in SD and max(drift_share b_i, 1) in mean over the step (each leap's
-    drift adds a first-order bias of about half the relative change it allows, and these biases add up
-    along a transient, while the variance errors do not), where g_i is the largest total elasticity
-    (sum over its reads of |d ln a_j / d ln x|) among those propensities, so no propensity changes by more
-    than about epsilon. The drift and variance count every leaped reaction and, for the species a leaped
+    Every propensity with a_j > 0 may change over the step by at most epsilon in relative SD and
+    drift_share epsilon in relative mean (each leap's drift adds a first-order bias of about half the
+    relative change it allows, and these biases add up along a transient, while the variance errors do
+    not): sum_i e_ji sqrt(sig_i tau) / x_i <= epsilon and tau sum_i e_ji |mu_i| / x_i <= drift_share epsilon,
+    the SDs added linearly because one firing may move several species a propensity reads. x_i is floored
+    at g_i / epsilon (g_i the largest total elasticity of i's readers; g_i / (drift_share epsilon) for the
+    drift) so that a change of one molecule always fits, as in Cao's b_i = max(epsilon x_i / g_i, 1), whose
+    per-species form this contains (it splits each propensity's budget evenly over the species it reads,
+    however unequally they move). The drift and variance count every leaped reaction and, for the species a leaped
     propensity reads, the exact ones too (the operator-splitting error: what the exact reactions do to a
     leaped propensity inside the step). A propensity a_j reading species i that leaped reactions change
     sees i frozen over the step and loses variance e_ji^2 a_j^2 sig_i tau^3 / (3 x_i^2) against its own
@@ -159,78 +196,106 @@ def step_size(x, a, leap, ch_ptr, ch_idx, ch_val, rd_ptr, rd_idx, rd_ch, el, opt
     eps = opts[EPSILON]
     split = opts[DEGRADE_SPLITTING] == 0.0
     flat = opts[DEGRADE_ELASTICITY] != 0.0
-    mu[:] = 0.0
-    sig[:] = 0.0
-    rate[:] = 0.0
-    g[:] = 0.0
-    lread[:] = False
+    for i in range(n_s):
+        mu[i] = 0.0
+        sig[i] = 0.0
+        rate[i] = 0.0
+        g[i] = 0.0
+        lread[i] = False
+        inv[i] = 1.0 / max(float(x[i]), 1.0)
     if flat:  # the degraded method: every read counts as a linear one and g_i = 1
         for k in range(el.shape[0]):
             el[k] = 1.0
     for j in range(a.shape[0]):
-        if a[j] > 0.0:
+        aj = a[j]
+        if aj > 0.0:
             total = 0.0
-            for k in range(rd_ptr[j], rd_ptr[j + 1]):
-                total += el[k]
-            if flat:
-                total = 1.0
-            for k in range(rd_ptr[j], rd_ptr[j + 1]):
-                i = rd_idx[k]
-                g[i] = max(g[i], total, 1e-300)
-                if leap[j]:
-                    lread[i] = True
-    for j in range(a.shape[0]):
-        if leap[j]:
             r = 0.0
             for k in range(rd_ptr[j], rd_ptr[j + 1]):
+                total += el[k]
                 if rd_ch[k] != 0:
-                    r += el[k] / max(float(x[rd_idx[k]]), 1.0)
-            for k in range(ch_ptr[j], ch_ptr[j + 1]):
-                v = ch_val[k]
-                mu[ch_idx[k]] += v * a[j]
-                sig[ch_idx[k]] += v * v * a[j]
-                rate[ch_idx[k]] += abs(v) * a[j] * r  # relaxation rate of the species, over its channels
-    tau2 = np.inf
-    for j in range(a.shape[0]):  # propensities frozen against leaped changes: their lost variance
-        if a[j] > 0.0:
+                    r += el[k] * inv[rd_idx[k]]
+            if flat:
+                total = 1.0
+            lj = leap[j]
             for k in range(rd_ptr[j], rd_ptr[j + 1]):
                 i = rd_idx[k]
-                if el[k] > 0.0 and sig[i] > 0.0:
-                    tau2 = min(tau2, 3.0 * eps * x[i] * x[i] / (el[k] * el[k] * a[j] * sig[i]))
-    tau = np.sqrt(tau2)
-    for j in range(a.shape[0]):
-        if split and not leap[j] and a[j] > 0.0:
-            for k in range(ch_ptr[j], ch_ptr[j + 1]):
-                i = ch_idx[k]
-                if lread[i] and x[i] >= opts[EXACT_BELOW]:
+                g[i] = max(g[i], total)
+                if lj:
+                    lread[i] = True
+            if lj:
+                for k in range(ch_ptr[j], ch_ptr[j + 1]):
                     v = ch_val[k]
-                    mu[i] += v * a[j]
-                    sig[i] += v * v * a[j]
+                    i = ch_idx[k]
+                    mu[i] += v * aj
+                    sig[i] += v * v * aj
+                    rate[i] += abs(v) * aj * r  # relaxation rate of the species, over its channels
     fastest = 0.0
     for i in range(n_s):
         fastest = max(fastest, rate[i])
+        frz[i] = sig[i] * inv[i] * inv[i]  # leaped variance per unit time, relative
+    if split:
+        small = opts[EXACT_BELOW]
+        for j in range(a.shape[0]):
+            aj = a[j]
+            if not leap[j] and aj > 0.0:
+                for k in range(ch_ptr[j], ch_ptr[j + 1]):
+                    i = ch_idx[k]
+                    if lread[i] and x[i] >= small:
+                        v = ch_val[k]
+                        mu[i] += v * aj
+                        sig[i] += v * v * aj
+    # relative SD and drift of each species per unit time, over a count floored so that a change of one
+    # molecule always fits (Cao's max(epsilon x_i / g_i, 1))
+    ds = opts[DRIFT_SHARE]
+    for i in range(n_s):
+        sd_rel[i] = 0.0
+        mu_rel[i] = 0.0
+        if sig[i] > 0.0:
+            xi = float(x[i])
+            sd_rel[i] = np.sqrt(sig[i]) * (inv[i] if eps * xi >= g[i] else eps / g[i])
+            mu_rel[i] = abs(mu[i]) * (inv[i] if ds * eps * xi >= g[i] else ds * eps / g[i])
+    # per propensity: its lost variance while frozen, and the leap condition on its SD and drift
+    worst_frz = 0.0
+    worst_sd = 0.0
+    worst_mu = 0.0
+    for j in range(a.shape[0]):
+        aj = a[j]
+        if aj > 0.0:
+            sd = 0.0
+            m = 0.0
+            for k in range(rd_ptr[j], rd_ptr[j + 1]):
+                i = rd_idx[k]
+                e = el[k]
+                worst_frz = max(worst_frz, e * e * aj * frz[i])
+                sd += e * sd_rel[i]  # SDs added, not in quadrature: one firing may move several reads
+                m += e * mu_rel[i]
+            worst_sd = max(worst_sd, sd)
+            worst_mu = max(worst_mu, m)
+    tau = np.inf
+    if worst_frz > 0.0:
+        tau = np.sqrt(3.0 * eps / worst_frz)
     if fastest > 0.0:
         tau = min(tau, opts[MAX_RELAXATION] / fastest)
-    for i in range(n_s):
-        if g[i] > 0.0 and sig[i] > 0.0:
-            b = max(eps * x[i] / g[i], 1.0)
-            if mu[i] != 0.0:
-                tau = min(tau, max(opts[DRIFT_SHARE] * b, 1.0) / abs(mu[i]))
-            tau = min(tau, b * b / sig[i])
+    if worst_sd > 0.0:
+        tau = min(tau, eps * eps / (worst_sd * worst_sd))
+    if worst_mu > 0.0:
+        tau = min(tau, ds * eps / worst_mu)
     return tau * opts[DEGRADE_STEP]
 
 
 @kernel()
-def exact_until(x, p, u, a, leap, t, t_end, max_events, rng, ex_idx, n_ex, dep_ptr, dep_idx, held, t_last, lam,
-                track):
+def exact_until(x, p, u, a, leap, t, t_end, max_events, rng, ex_idx, n_ex, dep_ptr, dep_idx, held, t_last, lam):
     """SSA from t over the reactions ex_idx[:n_ex] (the exact ones, or all) until ``t_end`` or
-    ``max_events`` events. With ``track``, every leaped reaction's propensity is integrated along the
-    exact path (``lam``, from ``held``/``t_last``), so the leaped firings carry the fluctuations of the
-    species the exact reactions change. Returns (time reached, events, failed)."""
+    ``max_events`` events. Every leaped reaction's propensity is integrated along the exact path (``lam``,
+    from ``held``/``t_last``), so the leaped firings carry the fluctuations of the species the exact
+    reactions change; ``held`` is also its value before an event, which turns the change of the sum that
+    ``fire`` returns into the change of the exact reactions' sum. Returns (time reached, events, failed)."""
     events = 0
     a_s = 0.0
     for q in range(n_ex):
         a_s += a[ex_idx[q]]
+    some_leaped = n_ex < a.shape[0]
     while events < max_events:
         if a_s <= 0.0:
             return t_end, events, False
@@ -246,24 +311,19 @@ def exact_until(x, p, u, a, leap, t, t_end, max_events, rng, ex_idx, n_ex, dep_p
             if acc >= target:
                 break
         t = t_next
-        before = 0.0
-        for k in range(dep_ptr[chosen], dep_ptr[chosen + 1]):
-            j = dep_idx[k]
-            if not leap[j]:
-                before += a[j]
         delta = fire(chosen, x, p, u, a)
         if delta != delta:
             return t, events, True
         events += 1
-        a_s -= before
-        for k in range(dep_ptr[chosen], dep_ptr[chosen + 1]):
-            j = dep_idx[k]
-            if not leap[j]:
-                a_s += a[j]
-            elif track:
-                lam[j] += held[j] * (t - t_last[j])
-                held[j] = a[j]
-                t_last[j] = t
+        a_s += delta
+        if some_leaped:
+            for k in range(dep_ptr[chosen], dep_ptr[chosen + 1]):
+                j = dep_idx[k]
+                if leap[j]:
+                    a_s -= a[j] - held[j]
+                    lam[j] += held[j] * (t - t_last[j])
+                    held[j] = a[j]
+                    t_last[j] = t
         if events % RESUM_EVERY == 0:  # stop round-off drift of the running sum
             a_s = 0.0
             for q in range(n_ex):
@@ -273,8 +333,9 @@ def exact_until(x, p, u, a, leap, t, t_end, max_events, rng, ex_idx, n_ex, dep_p
 
 @kernel()
 def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_idx, ch_val, re_ptr, re_idx,
-             re_val, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch, dep_ptr, dep_idx, col_ptr, col_idx, leap, x_save, firings,
-             mu, sig, g, lread, rate, el, a_fd, dx, mark, held, t_last, lam, ex_idx, stats, u, ev, es):
+             re_val, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch, rd_j, fd_ptr, fd_k, dep_ptr, dep_idx, col_ptr, col_idx, leap,
+             x_save, firings, mu, sig, g, lread, rate, inv, frz, sd_rel, mu_rel, el, a_fd, dx, held, a_start, t_last,
+             lam, ex_idx, stats, u, ev, es):
     """Simulate one cell by partitioned leaping; fills ``out`` and ``stats``. Returns (status, detail)."""
     n_t = t_grid.shape[0]
     t = t_grid[0]
@@ -312,10 +373,10 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
         tau = np.inf
         a_leap = 0.0
         if n_leap > 0:
-            elasticities(x, p, u, a, rd_ptr, rd_idx, rd_n, rd_fd, col_ptr, col_idx, opts[EPSILON], el, a_fd, dx,
-                         mark)
+            elasticities(x, p, u, a, rd_idx, rd_n, rd_fd, rd_j, fd_ptr, fd_k, col_ptr, col_idx, opts[EPSILON], el,
+                         a_fd, dx)
             tau = step_size(x, a, leap, ch_ptr, ch_idx, ch_val, rd_ptr, rd_idx, rd_ch, el, opts, mu, sig, g, lread,
-                             rate)
+                             rate, inv, frz, sd_rel, mu_rel)
             for j in range(a.shape[0]):
                 if leap[j]:
                     if a[j] * tau < opts[EXACT_FIRINGS]:
@@ -331,7 +392,7 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
             steps = int(opts[SSA_STEPS])
             for _ in range(steps if N_EVENTS > 0 else 1):  # with events: one firing at a time, triggers after each
                 t, n, failed = exact_until(x, p, u, a, leap, t, t_target, 1 if N_EVENTS > 0 else steps, rng,
-                                           ex_idx, a.shape[0], dep_ptr, dep_idx, held, t_last, lam, False)
+                                           ex_idx, a.shape[0], dep_ptr, dep_idx, held, t_last, lam)
                 stats[SSA_EVENTS] += n
                 if failed:
                     status, detail = diagnose(x, p, u, a)
@@ -359,10 +420,11 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
             for j in range(a.shape[0]):
                 if leap[j]:
                     held[j] = a[j]
+                    a_start[j] = a[j]
                     t_last[j] = t
                     lam[j] = 0.0
             t_reached, n, failed = exact_until(x, p, u, a, leap, t, t_end, MAX_EVENTS, rng, ex_idx, n_ex, dep_ptr,
-                                               dep_idx, held, t_last, lam, track)
+                                               dep_idx, held, t_last, lam)
             if failed:
                 status, detail = diagnose(x, p, u, a)
                 return status, detail
@@ -370,7 +432,9 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
             for j in range(a.shape[0]):
                 firings[j] = 0
                 if leap[j]:
-                    firings[j] = poisson(rng, lam[j] + held[j] * (t_end - t_last[j]))
+                    # the degraded method (no splitting term) leaps on the propensity frozen at the step's start
+                    firings[j] = poisson(rng, lam[j] + held[j] * (t_end - t_last[j]) if track
+                                         else a_start[j] * (t_end - t))
                     for k in range(ch_ptr[j], ch_ptr[j + 1]):
                         x[ch_idx[k]] += ch_val[k] * firings[j]
             for s in range(x.shape[0]):
@@ -406,6 +470,7 @@ def tau_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, wo
     n_cells = x0.shape[0]
     n_r = N_REACTIONS
     n_s = x0.shape[1]
+    rd_j, fd_ptr, fd_k = fd_layout(rd_ptr, rd_idx, rd_fd, col_ptr, col_idx, n_s)
     for c in prange(n_cells):
         x = x0[c].copy()
         a = np.empty(n_r)
@@ -415,20 +480,25 @@ def tau_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, wo
         mu = np.empty(n_s)
         sig = np.empty(n_s)
         rate = np.empty(n_s)
+        inv = np.empty(n_s)
+        frz = np.empty(n_s)
+        sd_rel = np.empty(n_s)
+        mu_rel = np.empty(n_s)
         g = np.empty(n_s)
         lread = np.zeros(n_s, dtype=np.bool_)
         el = np.zeros(rd_idx.shape[0])
         a_fd = np.empty(n_r)
         dx = np.zeros(n_s, dtype=np.int64)
-        mark = np.full(n_s, -1, dtype=np.int64)
         held = np.zeros(n_r)
+        a_start = np.zeros(n_r)
         t_last = np.zeros(n_r)
         lam = np.zeros(n_r)
         ex_idx = np.zeros(n_r, dtype=np.int64)
         status[c], detail[c] = tau_cell(x, p[c], sched_t, sched_u, t_grid, rec, rng[c], out[c], a, opts, ch_ptr,
                                         ch_idx, ch_val, re_ptr, re_idx, re_val, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch,
-                                        dep_ptr, dep_idx, col_ptr, col_idx, leap, x_save, firings, mu, sig, g, lread,
-                                        rate, el, a_fd, dx, mark, held, t_last, lam, ex_idx, work[c],
+                                        rd_j, fd_ptr, fd_k, dep_ptr, dep_idx, col_ptr, col_idx, leap, x_save, firings,
+                                        mu, sig, g, lread, rate, inv, frz, sd_rel, mu_rel, el, a_fd, dx, held,
+                                        a_start, t_last, lam, ex_idx, work[c],
                                         np.empty(sched_u.shape[1]), ev, event_scratch(ev_ptr))
 
 
