@@ -324,9 +324,14 @@ def _branch(tree: ast.Module, j: int) -> list[ast.stmt]:
 
 def _search_branch(tree: ast.Module, j: int) -> list[ast.stmt]:
     """The statements ``search_fire`` runs when its search stops at reaction j."""
-    stmts = _function(tree, "search_fire").body
+    stmts = _search_chain(tree)
     at = next(i for i, s in enumerate(stmts) if isinstance(s, ast.AugAssign) and ast.unparse(s) == f"target -= a[{j}]")
     return stmts[at + 1].body
+
+
+def _search_chain(tree: ast.Module) -> list[ast.stmt]:
+    """The body of ``search_fire``'s loop: per channel ``target -= a[j]`` and the branch that fires it."""
+    return next(n for n in _function(tree, "search_fire").body if isinstance(n, ast.While)).body
 
 
 def _derived(tree: ast.Module) -> list[ast.Assign]:
@@ -410,7 +415,7 @@ def search_skips(reaction: str):
         j = model.reactions.index(reaction)
 
         def mutate(tree):
-            body = _function(tree, "search_fire").body
+            body = _search_chain(tree)
             at = next(i for i, s in enumerate(body) if ast.unparse(s) == f"target -= a[{j}]")
             del body[at:at + 2]
             return 1

@@ -407,6 +407,14 @@ def _unwrapped(src: str) -> str:
     return src[6:-1] if src.startswith("float(") and "p[" in src else src
 
 
+#: The one exit of ``fire`` and ``search_fire``. numba takes a reference to each array argument on entry
+#: and releases it after the argument's last use, in every branch; its reference-count pruning pairs
+#: them only along paths of fewer than 15 blocks, which a search through dozens of channels exceeds,
+#: so each event paid eight atomic NRT_incref/NRT_decref calls. Reading every array here (lengths are
+#: never negative: the test is always true) makes this block their last use: one release each, paired.
+_ONE_EXIT = "    return delta if len(x) + len(p) + len(u) + len(a) >= 0 else NAN"
+
+
 def _generate(stochastic, deterministic, derived, n_params, change, depends, guarded, n_reactions,
               order: list[int] | None = None) -> str:
     """The model module's text; with ``order``, also ``search_fire`` (channels searched in that order)."""
@@ -428,13 +436,15 @@ def _generate(stochastic, deterministic, derived, n_params, change, depends, gua
     for j in range(n_reactions):
         out.append(f"    {'if' if j == 0 else 'elif'} j == {j}:")
         out += branch(j, "        ")
-    out.append("    return NAN")
+    out += ["    else:", "        delta = NAN", _ONE_EXIT]
     if order is not None:
+        # a loop left by break: one exit, as in ``fire``, without a test on j
         out += ["", "", f"SEARCH_ORDER = {tuple(order)!r}", "", "",
-                "@kernel()", "def search_fire(target, x, p, u, a):"]
+                "@kernel()", "def search_fire(target, x, p, u, a):", "    while True:"]
         for j in order:
-            out += [f"    target -= a[{j}]", "    if target <= 0.0:"] + branch(j, "        ")
-        out.append("    return INF")
+            out += [f"        target -= a[{j}]", "        if target <= 0.0:"] + branch(j, "            ")
+            out.append("            break")
+        out += ["        delta = INF", "        break", _ONE_EXIT]
     return "\n".join(out) + "\n"
 
 
@@ -539,8 +549,8 @@ def _is_call_name(tree: ast.expr, name: ast.Name) -> bool:
 class _Branch:
     """The statements that fire reaction j: its state change, then the propensities that read a
     species it changed; the checks (counts, then propensities) are each one non-short-circuit
-    test, so numba has fewer blocks to type and lower. They return the change of the propensity
-    sum, or NaN."""
+    test, so numba has fewer blocks to type and lower. They set ``delta`` to the change of the
+    propensity sum, or NaN, and do not return (see ``_ONE_EXIT``)."""
 
     def __init__(self, stochastic, change, depends, guarded):
         self.stochastic, self.change, self.depends, self.guarded = stochastic, change, depends, guarded
@@ -553,7 +563,8 @@ class _Branch:
             if d < 0 and s in self.guarded:
                 negative.append(f"(x[{s}] < 0)")
         if negative:  # before the propensities: a math function may be undefined at a negative count
-            lines += [f"{indent}if {' | '.join(negative)}:", f"{indent}    return NAN"]
+            lines += [f"{indent}if {' | '.join(negative)}:", f"{indent}    delta = NAN", f"{indent}else:"]
+            indent += "    "
         deps = self.depends[j]
         if deps:
             lines.append(f"{indent}d = " + " + ".join(f"a[{k}]" for k in deps))
@@ -563,8 +574,9 @@ class _Branch:
             ok.append(f"(v{k} >= 0.0)")
         delta = "(" + " + ".join(f"v{k}" for k in deps) + ") - d" if deps else "0.0"
         if not ok:
-            return lines + [f"{indent}return {delta}"]
-        return lines + [f"{indent}if {' & '.join(ok)}:", f"{indent}    return {delta}", f"{indent}return NAN"]
+            return lines + [f"{indent}delta = {delta}"]
+        return lines + [f"{indent}if {' & '.join(ok)}:", f"{indent}    delta = {delta}", f"{indent}else:",
+                        f"{indent}    delta = NAN"]
 
 
 #: the pilot that orders the direct method's channel search: this many events, counted after as many
