@@ -28,7 +28,8 @@ import numba
 import numpy as np
 
 from ._version import __version__
-from .engine.kernels import INSTANCE_MARK, instance_name, instantiate, per_model, relative_imports
+from .engine.common import RESUM_EVERY
+from .engine.kernels import INSTANCE_MARK, engine_source, instance_name, instantiate, per_model, relative_imports
 from .errors import ArgumentError, ModelError
 from .network import Network, Reaction, _did_you_mean
 
@@ -237,7 +238,9 @@ def compile_network(network: Network) -> CompiledModel:
     model_code = _generate(*args, order=order)
     events = _Events(network, species, parameters, inputs, names)
     model_code += events.code(derived)
-    code_hash = hashlib.sha256((_HEADER + model_code + numba.__version__ + __version__).encode()).hexdigest()
+    # with rng.py's text: numba's cache of the generated code does not notice changes of the functions it calls
+    code_hash = hashlib.sha256((_HEADER + model_code + numba.__version__ + __version__
+                                + engine_source("stochins.engine.rng")).encode()).hexdigest()
     source = _HEADER.replace("{mark}", f"{INSTANCE_MARK} = {code_hash!r}") + model_code
 
     canonical = {
@@ -261,6 +264,7 @@ import math
 import numpy as np
 
 from stochins.engine.kernels import kernel
+from stochins.engine.rng import exponential, uniform
 
 {mark}
 NAN = np.nan
@@ -438,14 +442,35 @@ def _generate(stochastic, deterministic, derived, n_params, change, depends, gua
         out += branch(j, "        ")
     out += ["    else:", "        delta = NAN", _ONE_EXIT]
     if order is not None:
-        # a loop left by break: one exit, as in ``fire``, without a test on j
         out += ["", "", f"SEARCH_ORDER = {tuple(order)!r}", "", "",
-                "@kernel()", "def search_fire(target, x, p, u, a):", "    while True:"]
-        for j in order:
-            out += [f"        target -= a[{j}]", "        if target <= 0.0:"] + branch(j, "            ")
-            out.append("            break")
-        out += ["        delta = INF", "        break", _ONE_EXIT]
+                "@kernel()", "def search_fire(target, x, p, u, a):"] + _search(order, branch, "    ") + [_ONE_EXIT]
+        out += ["", "", "@kernel()", "def direct_events(t_next, t_rec, t_break, a0, events, x, p, u, a, rng):",
+                '    """The direct method\'s event loop with ``search_fire`` inline (a call per event costs a fifth',
+                '    of the event: arguments, spilled registers). See engine/model_code.py."""',
+                "    while True:",
+                "        t = t_next",
+                "        target = uniform(rng) * a0"]
+        out += _search(order, branch, "        ")
+        out += ["        if not delta < INF:  # round-off left the running total above the true sum, or NaN",
+                "            return t, t, a0, events, delta",
+                "        a0 += delta",
+                "        events += 1",
+                f"        if events % {RESUM_EVERY} == 0:",
+                "            return t, t, a0, events, INF",
+                "        t_next = t + exponential(rng) / a0 if a0 > 0.0 else INF",
+                "        if t_next > t_rec or t_next >= t_break:",
+                "            return t, t_next, a0, events, 0.0"]
     return "\n".join(out) + "\n"
+
+
+def _search(order: list[int], branch: "_Branch", indent: str) -> list[str]:
+    """Subtract propensities from ``target`` in ``order`` and fire the first channel that brings it to
+    <= 0, setting ``delta`` (INF if none does): a loop left by break, so that its end is the one exit."""
+    out = [f"{indent}while True:"]
+    for j in order:
+        out += [f"{indent}    target -= a[{j}]", f"{indent}    if target <= 0.0:"] + branch(j, indent + "        ")
+        out.append(f"{indent}        break")
+    return out + [f"{indent}    delta = INF", f"{indent}    break"]
 
 
 class _Events:
