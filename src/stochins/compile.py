@@ -442,15 +442,16 @@ def _generate(stochastic, deterministic, derived, n_params, change, depends, gua
         out += branch(j, "        ")
     out += ["    else:", "        delta = NAN", _ONE_EXIT]
     if order is not None:
+        search = _search(order, branch, "        ")  # made once (10^4 reactions: megabytes of text)
         out += ["", "", f"SEARCH_ORDER = {tuple(order)!r}", "", "",
-                "@kernel()", "def search_fire(target, x, p, u, a):"] + _search(order, branch, "    ") + [_ONE_EXIT]
+                "@kernel()", "def search_fire(target, x, p, u, a):"] + [line[4:] for line in search] + [_ONE_EXIT]
         out += ["", "", "@kernel()", "def direct_events(t_next, t_rec, t_break, a0, events, x, p, u, a, rng):",
                 '    """The direct method\'s event loop with ``search_fire`` inline (a call per event costs a fifth',
                 '    of the event: arguments, spilled registers). See engine/model_code.py."""',
                 "    while True:",
                 "        t = t_next",
                 "        target = uniform(rng) * a0"]
-        out += _search(order, branch, "        ")
+        out += search
         out += ["        if not delta < INF:  # round-off left the running total above the true sum, or NaN",
                 "            return t, t, a0, events, delta",
                 "        a0 += delta",
