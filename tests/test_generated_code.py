@@ -294,6 +294,68 @@ def test_generated_code_equals_naive_reference(name):
     assert not problems, report(problems)
 
 
+@pytest.mark.parametrize("name", ["expressions", "mass_action"])
+def test_direct_events_is_search_fire_in_a_loop(name):
+    """``direct_events``, the direct method's generated event loop with the search inline, against its
+    reference: ``search_fire`` (tested above against ``fire`` and naive.py) with the same two draws
+    per event. From random states: one event then a stop (state, propensities, running total, the next
+    time drawn, the random stream, the codes for an invalid firing and a target beyond the total), and
+    2,048 events in a row up to the periodic re-summation."""
+    from stochins.engine.rng import draw, seed_streams
+
+    model = compiled(name)
+    mod = model.module
+    cases = random_cases(model, seed=4242 + MODELS.index(name))
+    p = cases.p.copy()
+    mod.derive(p)
+    problems, checked = [], 0
+    for c in range(p.shape[0]):
+        u = cases.u[c]
+        for i, x in enumerate(cases.x[c]):
+            a = np.empty(len(model.reactions))
+            mod.propensities(x.copy(), p[c], u, a)
+            if not (a >= 0).all() or not a.sum() > 0:
+                continue
+            a0 = float(a.sum())
+            rng = seed_streams(5, c, i, 1)[0]
+            ref_rng, xr, ar = rng.copy(), x.copy(), a.copy()
+            delta = mod.search_fire(draw(ref_rng, "uniform", 1)[0] * a0, xr, p[c], u, ar)
+            xf, af = x.copy(), a.copy()
+            t, t_next, a0f, events, code = mod.direct_events(1.5, 1.5, np.inf, a0, np.int64(7), xf, p[c], u, af, rng)
+            what = f"{name} cell {c} state {i}"
+            if math.isnan(delta) or delta == math.inf:
+                if not (code == delta or math.isnan(code) and math.isnan(delta)) or events != 7 or t != 1.5:
+                    problems.append(f"{what}: search_fire returned {delta!r}, direct_events code {code!r}, "
+                                    f"events {events}")
+                continue
+            checked += 1
+            a0r = a0 + delta
+            want_next = 1.5 + draw(ref_rng, "exponential", 1)[0] / a0r if a0r > 0.0 else math.inf
+            if (code, t, events, a0f, t_next) != (0.0, 1.5, 8, a0r, want_next) or xf.tolist() != xr.tolist() \
+                    or not np.array_equal(af, ar) or not np.array_equal(rng, ref_rng):
+                problems.append(f"{what}: direct_events gave code {code!r}, t {t!r}, events {events}, total {a0f!r}, "
+                                f"next {t_next!r}; reference 0.0, 1.5, 8, {a0r!r}, {want_next!r}, states equal "
+                                f"{xf.tolist() == xr.tolist()}, propensities equal {np.array_equal(af, ar)}")
+    assert checked >= 20 and not problems, report(problems)
+    # a run without stops: events until the re-summation is due (code inf, at 2048), with a time
+    # recorded for every event, as search_fire and the same draws give them
+    x = model.initial_state(model.parameter_vector())
+    a = np.empty(len(model.reactions))
+    mod.propensities(x, p[0], cases.u[0], a)
+    rng = seed_streams(6, 0, 0, 1)[0]
+    ref_rng, xr, ar, a0r, tr = rng.copy(), x.copy(), a.copy(), float(a.sum()), 0.0
+    t, t_next, a0, events, code = mod.direct_events(0.0, np.inf, np.inf, float(a.sum()), np.int64(0), x, p[0],
+                                                    cases.u[0], a, rng)
+    for e in range(2048):
+        delta = mod.search_fire(draw(ref_rng, "uniform", 1)[0] * a0r, xr, p[0], cases.u[0], ar)
+        assert math.isfinite(delta), f"{name}: the reference run stopped at event {e} ({delta!r})"
+        a0r += delta
+        if e < 2047:
+            tr += draw(ref_rng, "exponential", 1)[0] / a0r
+    assert (code, events, t, a0) == (math.inf, 2048, tr, a0r) and x.tolist() == xr.tolist() \
+        and np.array_equal(rng, ref_rng), f"{name}: after 2,048 events {(code, events, t, a0)} vs {(tr, a0r)}"
+
+
 @pytest.mark.parametrize("name", ["__d0", "__inv__", "__size__"])
 def test_model_symbols_named_like_compile_internals_are_refused(name):
     """compile.py's own symbols (hoisted constants __d<k>, the cell size __size__ and its inverse __inv__)
@@ -324,9 +386,14 @@ def _branch(tree: ast.Module, j: int) -> list[ast.stmt]:
 
 def _search_branch(tree: ast.Module, j: int) -> list[ast.stmt]:
     """The statements ``search_fire`` runs when its search stops at reaction j."""
-    stmts = _function(tree, "search_fire").body
+    stmts = _search_chain(tree)
     at = next(i for i, s in enumerate(stmts) if isinstance(s, ast.AugAssign) and ast.unparse(s) == f"target -= a[{j}]")
     return stmts[at + 1].body
+
+
+def _search_chain(tree: ast.Module) -> list[ast.stmt]:
+    """The body of ``search_fire``'s loop: per channel ``target -= a[j]`` and the branch that fires it."""
+    return next(n for n in _function(tree, "search_fire").body if isinstance(n, ast.While)).body
 
 
 def _derived(tree: ast.Module) -> list[ast.Assign]:
@@ -410,7 +477,7 @@ def search_skips(reaction: str):
         j = model.reactions.index(reaction)
 
         def mutate(tree):
-            body = _function(tree, "search_fire").body
+            body = _search_chain(tree)
             at = next(i for i, s in enumerate(body) if ast.unparse(s) == f"target -= a[{j}]")
             del body[at:at + 2]
             return 1

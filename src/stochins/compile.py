@@ -28,7 +28,8 @@ import numba
 import numpy as np
 
 from ._version import __version__
-from .engine.kernels import INSTANCE_MARK, instance_name, instantiate, per_model, relative_imports
+from .engine.common import RESUM_EVERY
+from .engine.kernels import INSTANCE_MARK, engine_source, instance_name, instantiate, per_model, relative_imports
 from .errors import ArgumentError, ModelError
 from .network import Network, Reaction, _did_you_mean
 
@@ -237,7 +238,9 @@ def compile_network(network: Network) -> CompiledModel:
     model_code = _generate(*args, order=order)
     events = _Events(network, species, parameters, inputs, names)
     model_code += events.code(derived)
-    code_hash = hashlib.sha256((_HEADER + model_code + numba.__version__ + __version__).encode()).hexdigest()
+    # with rng.py's text: numba's cache of the generated code does not notice changes of the functions it calls
+    code_hash = hashlib.sha256((_HEADER + model_code + numba.__version__ + __version__
+                                + engine_source("stochins.engine.rng")).encode()).hexdigest()
     source = _HEADER.replace("{mark}", f"{INSTANCE_MARK} = {code_hash!r}") + model_code
 
     canonical = {
@@ -261,6 +264,7 @@ import math
 import numpy as np
 
 from stochins.engine.kernels import kernel
+from stochins.engine.rng import exponential, uniform
 
 {mark}
 NAN = np.nan
@@ -407,6 +411,14 @@ def _unwrapped(src: str) -> str:
     return src[6:-1] if src.startswith("float(") and "p[" in src else src
 
 
+#: The one exit of ``fire`` and ``search_fire``. numba takes a reference to each array argument on entry
+#: and releases it after the argument's last use, in every branch; its reference-count pruning pairs
+#: them only along paths of fewer than 15 blocks, which a search through dozens of channels exceeds,
+#: so each event paid eight atomic NRT_incref/NRT_decref calls. Reading every array here (lengths are
+#: never negative: the test is always true) makes this block their last use: one release each, paired.
+_ONE_EXIT = "    return delta if len(x) + len(p) + len(u) + len(a) >= 0 else NAN"
+
+
 def _generate(stochastic, deterministic, derived, n_params, change, depends, guarded, n_reactions,
               order: list[int] | None = None) -> str:
     """The model module's text; with ``order``, also ``search_fire`` (channels searched in that order)."""
@@ -428,14 +440,38 @@ def _generate(stochastic, deterministic, derived, n_params, change, depends, gua
     for j in range(n_reactions):
         out.append(f"    {'if' if j == 0 else 'elif'} j == {j}:")
         out += branch(j, "        ")
-    out.append("    return NAN")
+    out += ["    else:", "        delta = NAN", _ONE_EXIT]
     if order is not None:
+        search = _search(order, branch, "        ")  # made once (10^4 reactions: megabytes of text)
         out += ["", "", f"SEARCH_ORDER = {tuple(order)!r}", "", "",
-                "@kernel()", "def search_fire(target, x, p, u, a):"]
-        for j in order:
-            out += [f"    target -= a[{j}]", "    if target <= 0.0:"] + branch(j, "        ")
-        out.append("    return INF")
+                "@kernel()", "def search_fire(target, x, p, u, a):"] + [line[4:] for line in search] + [_ONE_EXIT]
+        out += ["", "", "@kernel()", "def direct_events(t_next, t_rec, t_break, a0, events, x, p, u, a, rng):",
+                '    """The direct method\'s event loop with ``search_fire`` inline (a call per event costs a fifth',
+                '    of the event: arguments, spilled registers). See engine/model_code.py."""',
+                "    while True:",
+                "        t = t_next",
+                "        target = uniform(rng) * a0"]
+        out += search
+        out += ["        if not delta < INF:  # round-off left the running total above the true sum, or NaN",
+                "            return t, t, a0, events, delta",
+                "        a0 += delta",
+                "        events += 1",
+                f"        if events % {RESUM_EVERY} == 0:",
+                "            return t, t, a0, events, INF",
+                "        t_next = t + exponential(rng) / a0 if a0 > 0.0 else INF",
+                "        if t_next > t_rec or t_next >= t_break:",
+                "            return t, t_next, a0, events, 0.0"]
     return "\n".join(out) + "\n"
+
+
+def _search(order: list[int], branch: "_Branch", indent: str) -> list[str]:
+    """Subtract propensities from ``target`` in ``order`` and fire the first channel that brings it to
+    <= 0, setting ``delta`` (INF if none does): a loop left by break, so that its end is the one exit."""
+    out = [f"{indent}while True:"]
+    for j in order:
+        out += [f"{indent}    target -= a[{j}]", f"{indent}    if target <= 0.0:"] + branch(j, indent + "        ")
+        out.append(f"{indent}        break")
+    return out + [f"{indent}    delta = INF", f"{indent}    break"]
 
 
 class _Events:
@@ -539,8 +575,8 @@ def _is_call_name(tree: ast.expr, name: ast.Name) -> bool:
 class _Branch:
     """The statements that fire reaction j: its state change, then the propensities that read a
     species it changed; the checks (counts, then propensities) are each one non-short-circuit
-    test, so numba has fewer blocks to type and lower. They return the change of the propensity
-    sum, or NaN."""
+    test, so numba has fewer blocks to type and lower. They set ``delta`` to the change of the
+    propensity sum, or NaN, and do not return (see ``_ONE_EXIT``)."""
 
     def __init__(self, stochastic, change, depends, guarded):
         self.stochastic, self.change, self.depends, self.guarded = stochastic, change, depends, guarded
@@ -553,7 +589,8 @@ class _Branch:
             if d < 0 and s in self.guarded:
                 negative.append(f"(x[{s}] < 0)")
         if negative:  # before the propensities: a math function may be undefined at a negative count
-            lines += [f"{indent}if {' | '.join(negative)}:", f"{indent}    return NAN"]
+            lines += [f"{indent}if {' | '.join(negative)}:", f"{indent}    delta = NAN", f"{indent}else:"]
+            indent += "    "
         deps = self.depends[j]
         if deps:
             lines.append(f"{indent}d = " + " + ".join(f"a[{k}]" for k in deps))
@@ -563,8 +600,9 @@ class _Branch:
             ok.append(f"(v{k} >= 0.0)")
         delta = "(" + " + ".join(f"v{k}" for k in deps) + ") - d" if deps else "0.0"
         if not ok:
-            return lines + [f"{indent}return {delta}"]
-        return lines + [f"{indent}if {' & '.join(ok)}:", f"{indent}    return {delta}", f"{indent}return NAN"]
+            return lines + [f"{indent}delta = {delta}"]
+        return lines + [f"{indent}if {' & '.join(ok)}:", f"{indent}    delta = {delta}", f"{indent}else:",
+                        f"{indent}    delta = NAN"]
 
 
 #: the pilot that orders the direct method's channel search: this many events, counted after as many

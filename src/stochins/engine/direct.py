@@ -1,11 +1,12 @@
 """Exact SSA, tuned direct method: a fixed search order fused with the firing code.
 
 Gillespie's direct method (1977) as in ``ssa.py``, but the channel search and the firing are one
-generated function, ``search_fire`` (see ``compile._search_order``): the channels are tested in an
-order fixed when the model's code is generated, by decreasing firing frequency in a short pilot of
-the model (any fixed order samples the same law), and the branch that finds the channel applies it
-in place, with no index array, no counts and no dispatch on the channel. One uniform and one
-ziggurat exponential per event.
+piece of generated code (``search_fire``, see ``compile._search_order``): the channels are tested in
+an order fixed when the model's code is generated, by decreasing firing frequency in a short pilot
+of the model (any fixed order samples the same law), and the branch that finds the channel applies
+it in place, with no index array, no counts and no dispatch on the channel. The event loop itself is
+generated too (``direct_events``, the search inline), so an event makes no call; this module runs it
+between recording times and input breakpoints. One uniform and one ziggurat exponential per event.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import numpy as np
 from .common import BAD_PROPENSITY, COUNT_OVERFLOW, OK, diagnose, input_interval, record_state, total_propensity
 from .interface import Method
 from .kernels import kernel
-from .model_code import N_REACTIONS, search_fire
-from .rng import exponential, uniform
+from .model_code import N_REACTIONS, direct_events
+from .rng import exponential
 from .threads import run_cells
 
 METHOD = Method(
@@ -25,8 +26,11 @@ METHOD = Method(
     reference="Gillespie 1977, J Phys Chem 81:2340; McCollum et al. 2006, Comput Biol Chem 30:39",
     exact=True, stochastic=True, module=__name__, entry="direct_block", time_events=False, state_events=False)
 
-#: exact re-summation of the total propensity every this many events, to stop round-off drift
-RESUM_EVERY = 2048
+
+@kernel()
+def next_time(t, a0, rng):
+    """The time of the next event after t at total propensity a0 (inf when nothing can fire)."""
+    return t + exponential(rng) / a0 if a0 > 0.0 else np.inf
 
 
 @kernel()
@@ -34,9 +38,12 @@ def direct_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a):
     """Simulate one cell from ``t_grid[0]``; fills ``out`` (T, R). Returns (status, detail, events).
 
     Input breakpoints are handled as in ``ssa.ssa_cell``: the pending waiting time is discarded
-    and redrawn with the new propensities (exact: the waiting time is memoryless).
+    and redrawn with the new propensities (exact: the waiting time is memoryless). ``direct_events``
+    fires events until one falls after the next recording time or at/after the next breakpoint, or
+    until the total propensity is due to be summed again.
     """
     n_t = t_grid.shape[0]
+    t_end = t_grid[n_t - 1]
     t = t_grid[0]
     b, t_break = input_interval(sched_t, t)
     u = sched_u[b]
@@ -44,10 +51,10 @@ def direct_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a):
     if bad >= 0:
         return BAD_PROPENSITY, bad, 0
     i = 0
-    events = 0
+    events = np.int64(0)  # not the literal 0: numba would compile direct_events for that type too
+    t_next = next_time(t, a0, rng)
     while True:
-        t_next = t + exponential(rng) / a0 if a0 > 0.0 else np.inf
-        if t_next >= t_break and t_break <= t_grid[n_t - 1]:
+        if t_next >= t_break and t_break <= t_end:
             while i < n_t and t_grid[i] < t_break:
                 if not record_state(x, rec, out[i]):
                     return COUNT_OVERFLOW, i, events
@@ -58,6 +65,7 @@ def direct_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a):
             a0, bad = total_propensity(x, p, u, a)
             if bad >= 0:
                 return BAD_PROPENSITY, bad, events
+            t_next = next_time(t, a0, rng)
             continue
         while i < n_t and t_grid[i] < t_next:
             if not record_state(x, rec, out[i]):
@@ -65,18 +73,14 @@ def direct_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a):
             i += 1
         if i >= n_t:
             return OK, -1, events
-        t = t_next
-        delta = search_fire(uniform(rng) * a0, x, p, u, a)
-        if delta == np.inf:  # round-off left the running total above the true sum: resum and redraw
-            a0, bad = total_propensity(x, p, u, a)
-            continue
-        if delta != delta:
+        t, t_next, a0, events, code = direct_events(t_next, t_grid[i], t_break if t_break <= t_end else np.inf,
+                                                    a0, events, x, p, u, a, rng)
+        if code != code:
             status, detail = diagnose(x, p, u, a)
             return status, detail, events
-        a0 += delta
-        events += 1
-        if events % RESUM_EVERY == 0:
-            a0, bad = total_propensity(x, p, u, a)
+        if code == np.inf:  # a periodic exact re-summation (round-off drift), or round-off left the
+            a0, bad = total_propensity(x, p, u, a)  # running total above the true sum: resum, redraw
+            t_next = next_time(t, a0, rng)
 
 
 @kernel()
