@@ -8,12 +8,13 @@ made per condition by a short pilot (``stochins.simulation``).
 from __future__ import annotations
 
 from ..errors import ArgumentError
-from . import direct, ode, ssa, tau
+from . import composition_rejection, direct, ode, ssa, tau
 from .interface import Method, Option
 
 __all__ = ["METHODS", "AUTO", "method_names", "get_method", "Method", "Option"]
 
-METHODS: dict[str, Method] = {m.name: m for m in (ssa.METHOD, direct.METHOD, tau.METHOD, ode.METHOD)}
+METHODS: dict[str, Method] = {m.name: m for m in (ssa.METHOD, direct.METHOD, tau.METHOD, ode.METHOD,
+                                                   composition_rejection.METHOD)}
 AUTO = "auto"
 
 
