@@ -56,14 +56,12 @@ class CompiledModel:
     change: np.ndarray          # (M, S) int64 net state change
     depends: list[list[int]]    # reactions whose propensity reads a species that reaction j changes
     reads: list[list[int]]      # species each propensity reads
-    code_hash: str
-    model_hash: str
-    source_path: Path
-    source: str = field(default="", repr=False)  # the generated module's text
     n_derived: int = 0  # hoisted per-cell constants stored after the parameters and the cell size
     events: list[str] = field(default_factory=list)  # canonical (sorted) order
     event_arrays: tuple = field(default=(), repr=False)  # see _Events.arrays; a method's ``needs``
     state_events: list[str] = field(default_factory=list)  # events whose trigger reads the state
+    _codegen: tuple = field(default=(), repr=False)  # (hoisted trees, hoist, names, events): _generate_code's input
+    _code: dict | None = field(default=None, repr=False)  # the generated module (see _generate_code), made lazily
     _module: ModuleType | None = field(default=None, repr=False)
     _kernels: dict = field(default_factory=dict, repr=False)
 
@@ -71,6 +69,32 @@ class CompiledModel:
         """Pickled for Dask workers without imported modules; a worker re-creates them from the
         source (on its own disk, under the same content hash) and loads numba's cache from there."""
         return {**self.__dict__, "_module": None, "_kernels": {}}
+
+    # ------------------------------------------------------------------ the generated module, made on first use
+    # A method compiled once for every model (composition-rejection) never needs it, so a large model's
+    # per-reaction source (tens of MB at 10^4 reactions) is generated only for a method that compiles it.
+    @property
+    def source(self) -> str:
+        """The generated module's text."""
+        return self._generated()["source"]
+
+    @property
+    def code_hash(self) -> str:
+        return self._generated()["code_hash"]
+
+    @property
+    def model_hash(self) -> str:
+        """A hash of the model's content (species, parameters, inputs, propensities, changes, events)."""
+        return self._generated()["model_hash"]
+
+    @property
+    def source_path(self) -> Path:
+        return self._generated()["path"]
+
+    def _generated(self) -> dict:
+        if self._code is None:
+            self._code = _generate_code(self)
+        return self._code
 
     # ------------------------------------------------------------------ values in canonical order
     @property
@@ -163,7 +187,7 @@ class CompiledModel:
         """The generated model code (imported on first use; numba compiles each function lazily)."""
         if self._module is None:
             if not self.source_path.exists():
-                self.source_path = _write_generated(self.source, self.source_path.stem)
+                self._generated()["path"] = _write_generated(self.source, self.source_path.stem)
             self._module = _import_generated(self.source_path)
         return self._module
 
@@ -236,6 +260,20 @@ def compile_network(network: Network) -> CompiledModel:
              **{q: f"u[{i}]" for i, q in enumerate(inputs)},
              _SIZE: f"p[{P}]", _INV: f"p[{P + 1}]",
              **{f"__d{k}": f"p[{P + 2 + k}]" for k in range(len(hoist.derived))}}
+    events = _Events(network, species, parameters, inputs, names)
+    return CompiledModel(network, species, parameters, inputs, reactions, reactant_m, change_m, depends,
+                         [sorted(r) for r in reads], len(hoist.derived), events=events.names,
+                         event_arrays=events.arrays(), state_events=events.state_triggered,
+                         _codegen=(trees, hoist, names, events))
+
+
+def _generate_code(model: CompiledModel) -> dict:
+    """The model's generated module (written to the cache directory), its code hash and the model hash."""
+    network, species, parameters, inputs, reactions = (model.network, model.species, model.parameters, model.inputs,
+                                                       model.reactions)
+    trees, hoist, names, events = model._codegen
+    sidx, change_m, depends = {s: i for i, s in enumerate(species)}, model.change, model.depends
+    M, P = len(reactions), len(parameters)
     stochastic = [f"float({_render(t, names)})" for t in trees[False]]
     deterministic = [f"float({_render(t, names)})" for t in trees[True]]
     derived = [_render(t, names) for t in hoist.derived.values()]
@@ -244,7 +282,6 @@ def compile_network(network: Network) -> CompiledModel:
     args = (stochastic, deterministic, derived, P, change_m, depends, guarded, M)
     order = _search_order(network, _generate(*args), species, parameters, inputs, len(derived))
     model_code = _generate(*args, order=order)
-    events = _Events(network, species, parameters, inputs, names)
     model_code += events.code(derived)
     code_hash = hashlib.sha256((_HEADER + model_code + numba.__version__ + __version__).encode()).hexdigest()
     source = _HEADER.replace("{mark}", f"{INSTANCE_MARK} = {code_hash!r}") + model_code
@@ -258,9 +295,7 @@ def compile_network(network: Network) -> CompiledModel:
     }
     model_hash = hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
     path = _write_generated(source, f"stochins_model_{code_hash[:20]}")
-    return CompiledModel(network, species, parameters, inputs, reactions, reactant_m, change_m, depends,
-                         [sorted(r) for r in reads], code_hash, model_hash, path, source, len(derived),
-                         events=events.names, event_arrays=events.arrays(), state_events=events.state_triggered)
+    return {"source": source, "code_hash": code_hash, "model_hash": model_hash, "path": path}
 
 
 # ---------------------------------------------------------------------- code generation

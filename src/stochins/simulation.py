@@ -19,6 +19,7 @@ import numpy as np
 
 from .compile import CompiledModel
 from .engine import common
+from .engine import composition_rejection as _cr
 from .engine import tau as _tau
 from .engine.kernels import per_model
 from .engine.methods import AUTO, METHODS, get_method, method_names
@@ -126,6 +127,8 @@ class Plan:
         pilot uses the run's seed and the first cells' streams."""
         if self.method == AUTO and self.model.events and not METHODS["tau"].time_events:
             self.method, self.method_reason = "ssa", "ssa: the model has events, which tau does not execute"
+        if self.method == AUTO and len(self.model.reactions) > _cr.AUTO_ABOVE_REACTIONS:
+            self.method, self.method_reason = _cr.METHOD.name, _cr.auto_reason(len(self.model.reactions))
         if self.method == AUTO:
             pilot = dataclasses.replace(self, method=_tau.METHOD.name)
             work = pilot.block(0, AUTO_PILOT_CELLS, threads=threads).work

@@ -48,6 +48,16 @@ AND, OR, MIN, MAX = 17, 18, 19, 20
 EXP, LOG, LOG10, SQRT, FLOOR, CEIL, ABS = 21, 22, 23, 24, 25, 26, 27
 JUMP_IF_FALSE, JUMP = 28, 29
 
+#: ``method: auto`` takes this method for models with more reactions than this (README, "Engines": above
+#: it the generated SSA's first compile costs more than cr's slower events save on a typical run)
+AUTO_ABOVE_REACTIONS = 200
+
+
+def auto_reason(reactions: int) -> str:
+    return (f"cr: {reactions} reactions (> {AUTO_ABOVE_REACTIONS}): composition-rejection, compiled once for every "
+            f"model, instead of compiling the model's own SSA code")
+
+
 #: group of a propensity: its binary exponent (math.frexp) plus this, so every positive double has one
 GROUP_OFFSET = 1074
 N_GROUPS = 2100
