@@ -42,9 +42,9 @@ def row(method: str, reactions: int, budget: float) -> dict:
     w, c = time.perf_counter(), cpu()
     model = stochins.load_model(path)
     load = (time.perf_counter() - w, cpu() - c)
-    kw = dict(t_end=1.0, samples=2, threads=1, method=method)
+    kw = dict(t_end=10.0, samples=2, threads=1, method=method)
     w, c = time.perf_counter(), cpu()
-    stochins.simulate(model, cells=1, seed=1, **{**kw, "t_end": 0.01})
+    stochins.simulate(model, cells=1, seed=1, **{**kw, "t_end": 0.001})
     first = (time.perf_counter() - w, cpu() - c)
     n = 1
     while True:

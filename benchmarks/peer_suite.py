@@ -7,8 +7,8 @@ rebop (mass-action models only, its sparse mode: it cannot take our rate express
 solvers' subprocesses count), events/s, and the ratio to gillespy2 of events per CPU-second (on a
 loaded machine wall time says more about the other processes than about the simulator); peers' events are trajectories ×
 our mean events per cell (the same law, so the same expected count). A check column gives the
-largest |z| of the difference of final-time means against our ``ssa``. Writes
-benchmarks/results/peers.md and peers.json. Ratios within one table are the meaningful numbers:
+largest |z| of the difference of final-time means against the first of our methods run (``ssa``
+unless ``--ours`` says otherwise). Writes benchmarks/results/peers.md and peers.json. Ratios within one table are the meaningful numbers:
 the machine is shared; its load average is printed with each table.
 """
 
@@ -37,7 +37,7 @@ TABLES = {
     "dimerisation": (str(REPO / "tests" / "data" / "dsmts" / "00030.yaml"), 50.0, 51, {}, {}),
     "large": ("<large>", 10.0, 11, {}, {}),
 }
-OURS = ("ssa", "direct")
+OURS = ("ssa", "direct", "cr")
 
 
 def cpu() -> float:
@@ -66,7 +66,7 @@ def grow(run_n, budget: float, cap: int = 1 << 20):
     return n, out, wall, c
 
 
-def table(key: str, budget: float) -> dict:
+def table(key: str, budget: float, ours: tuple[str, ...] = OURS) -> dict:
     import stochins
 
     model_name, t_end, samples, inputs, params = TABLES[key]
@@ -80,7 +80,7 @@ def table(key: str, budget: float) -> dict:
     kw = dict(t_end=t_end, samples=samples, inputs=inputs or None, model_parameters=params or None)
     rows, finals = [], {}
     species = list(model.declared_species)
-    for method in OURS:
+    for method in ours:
         _, first, first_cpu = timed(lambda: stochins.simulate(model, cells=1, threads=1, seed=1, method=method,
                                                               **{**kw, "t_end": t_end / 100, "samples": 2}))
         for threads in (1, 2):
@@ -92,7 +92,7 @@ def table(key: str, budget: float) -> dict:
                          "events_per_cpu_s": events / c, "build_s": first if threads == 1 else None})
             if threads == 1:
                 finals[method] = res.trajectories[:, -1, :].astype(float)
-                if method == "ssa":
+                if method == ours[0]:
                     per_cell = events / n
     for name, fn in (("gillespy2 SSACSolver", _gillespy2), ("rebop", _rebop), ("libroadrunner gillespie", _roadrunner)):
         try:
@@ -102,10 +102,10 @@ def table(key: str, budget: float) -> dict:
         except Exception as exc:  # noqa: BLE001 (a missing or failing peer must not stop the table)
             rows.append({"simulator": name, "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:160]})
             traceback.print_exc()
-    ref = finals["ssa"]
+    ref = finals[ours[0]]
     for row in rows:
         name = row["simulator"].replace("stochins ", "")
-        if name in finals and name != "ssa" and row.get("threads") == 1:
+        if name in finals and name != ours[0] and row.get("threads") == 1:
             row["check_max_z"] = _max_z(ref, finals[name])
     return {"table": key, "model": model.network.name, "reactions": len(model.reactions),
             "species": len(model.species), "settings": {"t_end": t_end, "samples": samples, **inputs, **params},
@@ -221,18 +221,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks peers", description=__doc__.splitlines()[0])
     ap.add_argument("--budget", type=float, default=10.0, help="seconds of simulation per row (default 10)")
     ap.add_argument("--only", nargs="+", choices=list(TABLES), help="tables to run")
+    ap.add_argument("--ours", nargs="+", choices=OURS, default=list(OURS),
+                    help="our methods to run (the first is the reference of the means check)")
     ap.add_argument("--from-json", type=Path, help="only rewrite peers.md from this peers.json")
     ap.add_argument("--table", help=argparse.SUPPRESS)  # the child process: one table, JSON on stdout
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     if args.table:
-        print(json.dumps(table(args.table, args.budget)))
+        print(json.dumps(table(args.table, args.budget, tuple(args.ours))))
         return 0
     tables = json.loads(args.from_json.read_text(encoding="utf-8")) if args.from_json else []
     for key in [] if args.from_json else args.only or TABLES:
         print(f"peers: {key} ...", file=sys.stderr, flush=True)
         proc = subprocess.run([sys.executable, "-m", "benchmarks.peer_suite", "--table", key, "--budget",
-                               str(args.budget)], cwd=REPO, capture_output=True, text=True)
+                               str(args.budget), "--ours", *args.ours], cwd=REPO, capture_output=True, text=True)
         try:
             tables.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         except (json.JSONDecodeError, IndexError):

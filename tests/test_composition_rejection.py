@@ -235,7 +235,7 @@ def large(tmp_path_factory):
     path = tmp_path_factory.mktemp("large") / "large_network.yaml"
     path.write_text(large_network_yaml(), encoding="utf-8")
     model = stochins.load_model(path)
-    times = np.array([0.0, 0.1, 0.2, 0.3])
+    times = np.linspace(0.0, 0.3, 4)
     ref = numpy_direct(model, 300, times, seed=5)
     busy = np.argsort(-ref[:, -1, :].std(0))[:4]  # the species that spread most by the last time
     return model, times, ref, busy
