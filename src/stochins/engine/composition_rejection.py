@@ -58,7 +58,7 @@ def auto_reason(reactions: int) -> str:
             f"model, instead of compiling the model's own SSA code")
 
 
-#: group of a propensity: its binary exponent (math.frexp) plus this, so every positive double has one
+#: group of a propensity: its binary exponent e (v < 2^e; subnormals share e = -1022) plus this
 GROUP_OFFSET = 1074
 N_GROUPS = 2100
 #: groups a cell starts with room for; a cell needing more is rerun with twice as many (same bits)
@@ -227,6 +227,8 @@ def cr_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, c, net, stack, g, eve
     for k in range(n_free):  # slot 0 is taken first
         free[k] = n_free - 1 - k
     n_active = 0
+    word = np.empty(1)
+    bits = word.view(np.int64)
     table_constants(x, p, u, c, net, stack)
     lo, hi, idx, full = 0, m, every, True
     i = 0
@@ -248,7 +250,8 @@ def cr_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, c, net, stack, g, eve
                 return BAD_PROPENSITY, r, events
             old = a[r]
             s = grp[r]
-            e = math.frexp(v)[1] if v > 0.0 else 0
+            word[0] = v  # its binary exponent: math.frexp(v)[1] for normal numbers, from the bits
+            e = ((bits[0] >> 52) & 0x7FF) - 1022
             if s >= 0 and v > 0.0 and gexp[s] == e:
                 gsum[s] += v - old
             else:
