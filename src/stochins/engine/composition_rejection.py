@@ -50,7 +50,7 @@ JUMP_IF_FALSE, JUMP = 28, 29
 
 #: ``method: auto`` takes this method for models with more reactions than this (README, "Engines": above
 #: it the generated SSA's first compile costs more than cr's slower events save on a typical run)
-AUTO_ABOVE_REACTIONS = 200
+AUTO_ABOVE_REACTIONS = 100
 
 
 def auto_reason(reactions: int) -> str:
