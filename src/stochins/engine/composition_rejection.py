@@ -48,8 +48,8 @@ AND, OR, MIN, MAX = 17, 18, 19, 20
 EXP, LOG, LOG10, SQRT, FLOOR, CEIL, ABS = 21, 22, 23, 24, 25, 26, 27
 JUMP_IF_FALSE, JUMP = 28, 29
 
-#: ``method: auto`` takes this method for models with more reactions than this (README, "Engines": above
-#: it the generated SSA's first compile costs more than cr's slower events save on a typical run)
+#: ``method: auto`` takes this method for models with more reactions than this (README, "Large networks":
+#: above it the generated SSA's first compile costs more than ten typical runs lose with cr's slower events)
 AUTO_ABOVE_REACTIONS = 100
 
 

@@ -2,7 +2,7 @@
 
 Adding a method: one engine module declaring a ``METHOD`` (see ``interface.py``), one line here,
 its tests and its README row. ``auto`` is not a method but a choice between ``ssa`` and ``tau``
-made per condition by a short pilot (``stochins.simulation``).
+made per condition by a short pilot, or ``cr`` for a large model (``stochins.simulation``).
 """
 
 from __future__ import annotations
