@@ -696,12 +696,18 @@ def _cr_arrays(model: CompiledModel) -> tuple[np.ndarray, ...]:
     times the falling factorials x(x-1)..(x-n+1) of its reactants ma_ptr[j]..ma_ptr[j+1]; for kind 1 its
     program's value (the whole propensity, as the generated code computes it). Programs are postfix
     code over the unhoisted expression trees (``_Program``); then the state changes and the
-    dependency graph, each as CSR. Built in time linear in the model's size."""
+    dependency graph, each as CSR. Built in time linear in the model's size.
+
+    A kind-1 program is the hoisted tree the generated code is printed from (``_Hoist``): its
+    parameter-only parts read the derived per-cell constants, whose programs follow the reactions'
+    (program M + k computes p[P + 2 + k]; the kernel runs them at a cell's start)."""
     net = model.network
     sidx = {s: i for i, s in enumerate(model.species)}
-    program = _Program(sidx, {q: i for i, q in enumerate(model.parameters)}, {q: i for i, q in enumerate(model.inputs)})
+    hoisted, hoist = model._codegen[0][False], model._codegen[1]
+    program = _Program(sidx, {q: i for i, q in enumerate(model.parameters)}, {q: i for i, q in enumerate(model.inputs)},
+                       len(hoist.derived))
     kind, ma = [], []
-    for name in model.reactions:
+    for j, name in enumerate(model.reactions):
         r = net.reactions[name]
         if r.propensity is None and not (net.rate_expr(r).symbols & sidx.keys()):
             inv = 1.0 / math.prod(math.factorial(n) for _, n in r.reactants)
@@ -710,9 +716,11 @@ def _cr_arrays(model: CompiledModel) -> tuple[np.ndarray, ...]:
             kind.append(0)
             ma.append([(sidx[s], n) for s, n in r.reactants])
         else:
-            program.add(_propensity_tree(net, r, deterministic=False))
+            program.add(hoisted[j])
             kind.append(1)
             ma.append([])
+    for tree in hoist.derived.values():
+        program.add(tree)
 
     def csr(rows: list[list[tuple[int, int]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ptr = np.cumsum([0] + [len(row) for row in rows]).astype(np.int64)
@@ -730,7 +738,8 @@ class _Program:
     pushed, operators applied to the top of the stack, conditionals as jumps (only the branch taken
     is evaluated, as in the generated code), ``and``/``or`` with Python's values."""
 
-    def __init__(self, species: Mapping[str, int], parameters: Mapping[str, int], inputs: Mapping[str, int]):
+    def __init__(self, species: Mapping[str, int], parameters: Mapping[str, int], inputs: Mapping[str, int],
+                 n_derived: int):
         from .engine import composition_rejection as cr
 
         self.cr = cr
@@ -738,7 +747,8 @@ class _Program:
         self.names = {**{s: (cr.SPECIES, i) for s, i in species.items()},
                       **{q: (cr.PARAM, i) for q, i in parameters.items()},
                       **{q: (cr.INPUT, i) for q, i in inputs.items()},
-                      _SIZE: (cr.PARAM, n_p), _INV: (cr.PARAM, n_p + 1)}
+                      _SIZE: (cr.PARAM, n_p), _INV: (cr.PARAM, n_p + 1),
+                      **{f"__d{k}": (cr.PARAM, n_p + 2 + k) for k in range(n_derived)}}
         self.binary = {ast.Add: cr.ADD, ast.Sub: cr.SUB, ast.Mult: cr.MUL, ast.Div: cr.DIV, ast.Pow: cr.POW}
         self.compare = {ast.Lt: cr.LT, ast.LtE: cr.LE, ast.Gt: cr.GT, ast.GtE: cr.GE, ast.Eq: cr.EQ,
                         ast.NotEq: cr.NE}

@@ -5,7 +5,8 @@ are compiled once for every model (numba's disk cache) instead of once per model
 the model is generated as code. Propensities of mass-action reactions whose rate constant reads no
 species are a per-cell constant (recomputed at input breakpoints) times the falling factorials of
 their reactants from a table; every other propensity is a small postfix program run by a stack
-machine (``run_program``), made from the same expression tree the generated code is printed from.
+machine (``run_program``), made from the same hoisted expression tree the generated code is printed
+from (its parameter-only parts are per-cell constants, computed by their own programs at a cell's start).
 
 Channel selection: reactions are grouped by their propensity's binary exponent (group e holds
 propensities in [2^(e-1), 2^e)); a group is chosen with probability proportional to its sum by a
@@ -229,6 +230,10 @@ def cr_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, c, net, stack, g, eve
     n_active = 0
     word = np.empty(1)
     bits = word.view(np.int64)
+    first = p.shape[0] - (prog_ptr.shape[0] - 1 - m)  # the derived per-cell constants: after the reactions'
+    for k in range(first, p.shape[0]):                # programs, one program each
+        q = m + k - first
+        p[k] = run_program(prog_ptr[q], prog_ptr[q + 1], op, arg, consts, x, p, u, stack)
     table_constants(x, p, u, c, net, stack)
     lo, hi, idx, full = 0, m, every, True
     i = 0
@@ -364,7 +369,7 @@ def cr_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, status
     m = net[0].shape[0]
     c = np.zeros(m)
     longest = 1
-    for j in range(m):
+    for j in range(net[1].shape[0] - 1):
         longest = max(longest, net[1][j + 1] - net[1][j])
     stack = np.empty(longest)
     every = np.arange(m)
