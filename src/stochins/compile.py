@@ -695,8 +695,7 @@ def _cr_arrays(model: CompiledModel) -> tuple[np.ndarray, ...]:
     program's value (rate constant, cell-size factor and 1/n! per reactant: parameters and inputs only)
     times the falling factorials x(x-1)..(x-n+1) of its reactants ma_ptr[j]..ma_ptr[j+1]; for kind 1 its
     program's value (the whole propensity, as the generated code computes it). Programs are postfix
-    code over the unhoisted expression trees (``_Program``); then the state changes and the
-    dependency graph, each as CSR. Built in time linear in the model's size.
+    code (``_Program``); then the state changes and the dependency graph, each as CSR. Built in time linear in the model's size.
 
     A kind-1 program is the hoisted tree the generated code is printed from (``_Hoist``): its
     parameter-only parts read the derived per-cell constants, whose programs follow the reactions'
