@@ -12,7 +12,8 @@ simulator). Peers' events are trajectories × our SSA's mean events per cell (th
 same expected count; for approximate methods these are SSA-equivalent events). Peers slower than
 about 1e5 events/s (NumPySSASolver, gillespy2's tau solvers) run a span ``SLOW_SPAN`` times shorter,
 against our SSA over the same span. A check column gives the largest |z| of the difference of
-final-time means against our ``ssa``. Writes benchmarks/results/peers.md and peers.json. Ratios within
+final-time means against the first of our methods run (``ssa`` unless
+``--ours`` says otherwise). Writes benchmarks/results/peers.md and peers.json. Ratios within
 one table are the meaningful numbers: the machine is shared; its load average is printed with each table.
 """
 
@@ -41,8 +42,8 @@ TABLES = {
     "dimerisation": (str(REPO / "tests" / "data" / "dsmts" / "00030.yaml"), 50.0, 51, {}, {}),
     "large": ("<large>", 10.0, 11, {}, {}),
 }
-OURS = ("ssa", "direct", "tau")
-#: slow peers simulate t_end / SLOW_SPAN (their events per cell from our SSA over that span)
+OURS = ("ssa", "direct", "cr", "tau")
+#: slow peers simulate t_end / SLOW_SPAN (their events per cell from our first method over that span)
 SLOW_SPAN = 20
 
 
@@ -72,7 +73,7 @@ def grow(run_n, budget: float, cap: int = 1 << 20):
     return n, out, wall, c
 
 
-def table(key: str, budget: float) -> dict:
+def table(key: str, budget: float, ours: tuple[str, ...] = OURS) -> dict:
     import stochins
 
     model_name, t_end, samples, inputs, params = TABLES[key]
@@ -86,7 +87,7 @@ def table(key: str, budget: float) -> dict:
     kw = dict(t_end=t_end, samples=samples, inputs=inputs or None, model_parameters=params or None)
     rows, finals = [], {}
     species = list(model.declared_species)
-    for method in OURS:
+    for method in ours:
         _, first, first_cpu = timed(lambda: stochins.simulate(model, cells=1, threads=1, seed=1, method=method,
                                                               **{**kw, "t_end": t_end / 100, "samples": 2}))
         for threads in (1, 2):
@@ -98,12 +99,12 @@ def table(key: str, budget: float) -> dict:
                          "events_per_cpu_s": events / c, "build_s": first if threads == 1 else None})
             if threads == 1:
                 finals[method] = res.trajectories[:, -1, :].astype(float)
-                if method == "ssa":
+                if method == ours[0]:
                     per_cell = events / n
     slow_kw = {**kw, "t_end": t_end / SLOW_SPAN, "samples": 2}
-    slow = stochins.simulate(model, cells=40, threads=1, seed=13, method="ssa", **slow_kw)
+    slow = stochins.simulate(model, cells=40, threads=1, seed=13, method=ours[0], **slow_kw)
     slow_per_cell = float(slow.events.mean())
-    slow_finals = {"ssa": slow.trajectories[:, -1, :].astype(float)}
+    slow_finals = {ours[0]: slow.trajectories[:, -1, :].astype(float)}
     for name, fn, short in PEERS:
         span_kw, events, into = (slow_kw, slow_per_cell, slow_finals) if short else (kw, per_cell, finals)
         try:
@@ -116,8 +117,8 @@ def table(key: str, budget: float) -> dict:
     for row in rows:
         name = row["simulator"].replace("stochins ", "")
         into = slow_finals if "span" in row else finals
-        if name in into and name != "ssa" and row.get("threads") == 1:
-            row["check_max_z"] = _max_z(into["ssa"], into[name])
+        if name in into and name != ours[0] and row.get("threads") == 1:
+            row["check_max_z"] = _max_z(into[ours[0]], into[name])
     return {"table": key, "model": model.network.name, "reactions": len(model.reactions),
             "species": len(model.species), "settings": {"t_end": t_end, "samples": samples, **inputs, **params},
             "events_per_cell": per_cell, "loadavg": os.getloadavg(), "rows": rows}
@@ -305,18 +306,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks peers", description=__doc__.splitlines()[0])
     ap.add_argument("--budget", type=float, default=10.0, help="seconds of simulation per row (default 10)")
     ap.add_argument("--only", nargs="+", choices=list(TABLES), help="tables to run")
+    ap.add_argument("--ours", nargs="+", choices=OURS, default=list(OURS),
+                    help="our methods to run (the first is the reference of the means check)")
     ap.add_argument("--from-json", type=Path, help="only rewrite peers.md from this peers.json")
     ap.add_argument("--table", help=argparse.SUPPRESS)  # the child process: one table, JSON on stdout
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     if args.table:
-        print(json.dumps(table(args.table, args.budget)))
+        print(json.dumps(table(args.table, args.budget, tuple(args.ours))))
         return 0
     tables = json.loads(args.from_json.read_text(encoding="utf-8")) if args.from_json else []
     for key in [] if args.from_json else args.only or TABLES:
         print(f"peers: {key} ...", file=sys.stderr, flush=True)
         proc = subprocess.run([sys.executable, "-m", "benchmarks.peer_suite", "--table", key, "--budget",
-                               str(args.budget)], cwd=REPO, capture_output=True, text=True)
+                               str(args.budget), "--ours", *args.ours], cwd=REPO, capture_output=True, text=True)
         try:
             tables.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         except (json.JSONDecodeError, IndexError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import json
@@ -56,14 +57,12 @@ class CompiledModel:
     change: np.ndarray          # (M, S) int64 net state change
     depends: list[list[int]]    # reactions whose propensity reads a species that reaction j changes
     reads: list[list[int]]      # species each propensity reads
-    code_hash: str
-    model_hash: str
-    source_path: Path
-    source: str = field(default="", repr=False)  # the generated module's text
     n_derived: int = 0  # hoisted per-cell constants stored after the parameters and the cell size
     events: list[str] = field(default_factory=list)  # canonical (sorted) order
     event_arrays: tuple = field(default=(), repr=False)  # see _Events.arrays; a method's ``needs``
     state_events: list[str] = field(default_factory=list)  # events whose trigger reads the state
+    _codegen: tuple = field(default=(), repr=False)  # (hoisted trees, hoist, names, events): _generate_code's input
+    _code: dict | None = field(default=None, repr=False)  # the generated module (see _generate_code), made lazily
     _module: ModuleType | None = field(default=None, repr=False)
     _kernels: dict = field(default_factory=dict, repr=False)
 
@@ -71,6 +70,32 @@ class CompiledModel:
         """Pickled for Dask workers without imported modules; a worker re-creates them from the
         source (on its own disk, under the same content hash) and loads numba's cache from there."""
         return {**self.__dict__, "_module": None, "_kernels": {}}
+
+    # ------------------------------------------------------------------ the generated module, made on first use
+    # A method compiled once for every model (composition-rejection) never needs it, so a large model's
+    # per-reaction source (tens of MB at 10^4 reactions) is generated only for a method that compiles it.
+    @property
+    def source(self) -> str:
+        """The generated module's text."""
+        return self._generated()["source"]
+
+    @property
+    def code_hash(self) -> str:
+        return self._generated()["code_hash"]
+
+    @property
+    def model_hash(self) -> str:
+        """A hash of the model's content (species, parameters, inputs, propensities, changes, events)."""
+        return self._generated()["model_hash"]
+
+    @property
+    def source_path(self) -> Path:
+        return self._generated()["path"]
+
+    def _generated(self) -> dict:
+        if self._code is None:
+            self._code = _generate_code(self)
+        return self._code
 
     # ------------------------------------------------------------------ values in canonical order
     @property
@@ -142,6 +167,12 @@ class CompiledModel:
         col_ptr, col_idx, _ = csr(groups)
         return (*ch, *re, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch, dep_ptr, dep_idx, col_ptr, col_idx)
 
+    @functools.cached_property
+    def cr_arrays(self) -> tuple[np.ndarray, ...]:
+        """The network as arrays for the model-independent composition-rejection kernels (see
+        ``_cr_arrays``); built once per model, sparse (CSR) throughout."""
+        return _cr_arrays(self)
+
     def needs(self, names: tuple[str, ...]) -> list[np.ndarray]:
         """The arrays a method declares it needs (``Method.needs``), in order; methods returning
         several arrays (``leap_arrays``) contribute each of them."""
@@ -157,12 +188,14 @@ class CompiledModel:
         """The generated model code (imported on first use; numba compiles each function lazily)."""
         if self._module is None:
             if not self.source_path.exists():
-                self.source_path = _write_generated(self.source, self.source_path.stem)
+                self._generated()["path"] = _write_generated(self.source, self.source_path.stem)
             self._module = _import_generated(self.source_path)
         return self._module
 
     def kernels(self, module: str, _dependency: bool = False) -> ModuleType:
         """An engine module (``stochins.engine.X``) instantiated for this model (see engine/kernels.py)."""
+        if not per_model(module):  # compiled once for every model (e.g. composition_rejection)
+            return importlib.import_module(module)
         if module not in self._kernels:
             self.module  # instances import the model code and each other by name: load those first
             for dep in relative_imports(module):
@@ -222,12 +255,27 @@ def compile_network(network: Network) -> CompiledModel:
     hoist = _Hoist(set(species) | set(inputs))
     trees = {det: [hoist(_propensity_tree(network, network.reactions[n], det)) for n in reactions]
              for det in (False, True)}
+    hoist.memo.clear()
     P = len(parameters)
     names = {**{s: f"x[{i}]" for i, s in enumerate(species)},
              **{q: f"p[{i}]" for i, q in enumerate(parameters)},
              **{q: f"u[{i}]" for i, q in enumerate(inputs)},
              _SIZE: f"p[{P}]", _INV: f"p[{P + 1}]",
              **{f"__d{k}": f"p[{P + 2 + k}]" for k in range(len(hoist.derived))}}
+    events = _Events(network, species, parameters, inputs, names)
+    return CompiledModel(network, species, parameters, inputs, reactions, reactant_m, change_m, depends,
+                         [sorted(r) for r in reads], len(hoist.derived), events=events.names,
+                         event_arrays=events.arrays(), state_events=events.state_triggered,
+                         _codegen=(trees, hoist, names, events))
+
+
+def _generate_code(model: CompiledModel) -> dict:
+    """The model's generated module (written to the cache directory), its code hash and the model hash."""
+    network, species, parameters, inputs, reactions = (model.network, model.species, model.parameters, model.inputs,
+                                                       model.reactions)
+    trees, hoist, names, events = model._codegen
+    sidx, change_m, depends = {s: i for i, s in enumerate(species)}, model.change, model.depends
+    M, P = len(reactions), len(parameters)
     stochastic = [f"float({_render(t, names)})" for t in trees[False]]
     deterministic = [f"float({_render(t, names)})" for t in trees[True]]
     derived = [_render(t, names) for t in hoist.derived.values()]
@@ -236,7 +284,6 @@ def compile_network(network: Network) -> CompiledModel:
     args = (stochastic, deterministic, derived, P, change_m, depends, guarded, M)
     order = _search_order(network, _generate(*args), species, parameters, inputs, len(derived))
     model_code = _generate(*args, order=order)
-    events = _Events(network, species, parameters, inputs, names)
     model_code += events.code(derived)
     # with rng.py's text: numba's cache of the generated code does not notice changes of the functions it calls
     code_hash = hashlib.sha256((_HEADER + model_code + numba.__version__ + __version__
@@ -252,9 +299,7 @@ def compile_network(network: Network) -> CompiledModel:
     }
     model_hash = hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
     path = _write_generated(source, f"stochins_model_{code_hash[:20]}")
-    return CompiledModel(network, species, parameters, inputs, reactions, reactant_m, change_m, depends,
-                         [sorted(r) for r in reads], code_hash, model_hash, path, source, len(derived),
-                         events=events.names, event_arrays=events.arrays(), state_events=events.state_triggered)
+    return {"source": source, "code_hash": code_hash, "model_hash": model_hash, "path": path}
 
 
 # ---------------------------------------------------------------------- code generation
@@ -295,9 +340,7 @@ def _propensity_tree(network: Network, r: Reaction, deterministic: bool) -> ast.
 
     if r.propensity is not None:
         return _product([ast.Name(_SIZE), scaled(network.propensity_expr(r))])
-    order = sum(n for _, n in r.reactants)
-    factors = [scaled(network.rate_expr(r))]
-    factors += {0: [ast.Name(_SIZE)], 1: []}.get(order, [ast.Name(_INV)] * (order - 1))
+    factors = [scaled(network.rate_expr(r))] + _size_factors(sum(n for _, n in r.reactants))
     for sp, n in r.reactants:
         if deterministic:
             factors.append(ast.Name(sp) if n == 1 else ast.BinOp(ast.Name(sp), ast.Pow(), ast.Constant(n)))
@@ -306,6 +349,11 @@ def _propensity_tree(network: Network, r: Reaction, deterministic: bool) -> ast.
         if n > 1:
             factors.append(ast.Constant(1.0 / math.factorial(n)))
     return _product(factors)
+
+
+def _size_factors(order: int) -> list[ast.expr]:
+    """Mass action of total order n scales with the cell size as Ω^(1-n)."""
+    return {0: [ast.Name(_SIZE)], 1: []}.get(order, [ast.Name(_INV)] * (order - 1))
 
 
 def _product(factors: list[ast.expr]) -> ast.expr:
@@ -341,6 +389,7 @@ class _Hoist:
     def __init__(self, variable: set[str]):
         self.variable = variable  # species and inputs: they change during a simulation
         self.derived: dict[str, ast.expr] = {}
+        self.memo: dict[int, tuple[ast.AST, bool]] = {}  # see _constant; cleared once the trees are hoisted
 
     def __call__(self, node: ast.expr) -> ast.expr:
         if self._constant(node):
@@ -381,9 +430,19 @@ class _Hoist:
         return ast.BinOp(_product(num), ast.Div(), _product(den)) if den else _product(num)
 
     def _constant(self, node: ast.expr) -> bool:
-        calls = {id(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
-        return not any(isinstance(n, ast.Name) and id(n) not in calls and n.id in self.variable
-                       for n in ast.walk(node))
+        """No species or input below ``node`` (a called function's name is not a symbol). Memoised per
+        node, bottom-up: hoisting asks again for nested subtrees, which made it quadratic in their depth
+        (a 10^4-reaction model spent seconds here). The memo keeps each node, so no id is reused."""
+        hit = self.memo.get(id(node))
+        if hit is not None and hit[0] is node:
+            return hit[1]
+        if isinstance(node, ast.Name):
+            value = node.id not in self.variable
+        else:
+            children = node.args if isinstance(node, ast.Call) else ast.iter_child_nodes(node)
+            value = all([self._constant(c) for c in children])
+        self.memo[id(node)] = (node, value)
+        return value
 
     def _ref(self, node: ast.expr) -> ast.Name:
         key = ast.unparse(node)
@@ -665,6 +724,146 @@ def _search_order(network: Network, base_code: str, species, parameters, inputs,
     order = sorted(range(M), key=lambda j: -counts[j])
     _write_generated(json.dumps(order), path.stem, ".json")
     return order
+
+
+# ---------------------------------------------------------------------- arrays for model-independent kernels
+def _cr_arrays(model: CompiledModel) -> tuple[np.ndarray, ...]:
+    """(kind, prog_ptr, op, arg, consts, ma_ptr, ma_species, ma_order, ch_ptr, ch_species, ch_delta, dep_ptr,
+    dep_index): reaction j's propensity is, for kind 0 (mass action whose rate reads no species), its
+    program's value (rate constant, cell-size factor and 1/n! per reactant: parameters and inputs only)
+    times the falling factorials x(x-1)..(x-n+1) of its reactants ma_ptr[j]..ma_ptr[j+1]; for kind 1 its
+    program's value (the whole propensity, as the generated code computes it). Programs are postfix
+    code (``_Program``); then the state changes and the dependency graph, each as CSR. Built in time linear in the model's size.
+
+    A kind-1 program is the hoisted tree the generated code is printed from (``_Hoist``): its
+    parameter-only parts read the derived per-cell constants, whose programs follow the reactions'
+    (program M + k computes p[P + 2 + k]; the kernel runs them at a cell's start)."""
+    net = model.network
+    sidx = {s: i for i, s in enumerate(model.species)}
+    hoisted, hoist = model._codegen[0][False], model._codegen[1]
+    program = _Program(sidx, {q: i for i, q in enumerate(model.parameters)}, {q: i for i, q in enumerate(model.inputs)},
+                       len(hoist.derived))
+    kind, ma = [], []
+    for j, name in enumerate(model.reactions):
+        r = net.reactions[name]
+        if r.propensity is None and not (net.rate_expr(r).symbols & sidx.keys()):
+            inv = 1.0 / math.prod(math.factorial(n) for _, n in r.reactants)
+            program.add(_product([net.rate_expr(r).tree.body] + _size_factors(sum(n for _, n in r.reactants))
+                                 + ([ast.Constant(inv)] if inv != 1.0 else [])))
+            kind.append(0)
+            ma.append([(sidx[s], n) for s, n in r.reactants])
+        else:
+            program.add(hoisted[j])
+            kind.append(1)
+            ma.append([])
+    for tree in hoist.derived.values():
+        program.add(tree)
+
+    def csr(rows: list[list[tuple[int, int]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ptr = np.cumsum([0] + [len(row) for row in rows]).astype(np.int64)
+        return (ptr, np.array([i for row in rows for i, _ in row], dtype=np.int64),
+                np.array([v for row in rows for _, v in row], dtype=np.int64))
+
+    changes = [[(int(i), int(model.change[j, i])) for i in np.flatnonzero(model.change[j])]
+               for j in range(len(model.reactions))]
+    dep_ptr, dep_idx, _ = csr([[(k, 0) for k in d] for d in model.depends])
+    return (np.array(kind, dtype=np.int64), *program.arrays(), *csr(ma), *csr(changes), dep_ptr, dep_idx)
+
+
+class _Program:
+    """Expression trees -> postfix programs for ``engine.composition_rejection.run_program``: operands
+    pushed, operators applied to the top of the stack, conditionals as jumps (only the branch taken
+    is evaluated, as in the generated code), ``and``/``or`` with Python's values."""
+
+    def __init__(self, species: Mapping[str, int], parameters: Mapping[str, int], inputs: Mapping[str, int],
+                 n_derived: int):
+        from .engine import composition_rejection as cr
+
+        self.cr = cr
+        n_p = len(parameters)
+        self.names = {**{s: (cr.SPECIES, i) for s, i in species.items()},
+                      **{q: (cr.PARAM, i) for q, i in parameters.items()},
+                      **{q: (cr.INPUT, i) for q, i in inputs.items()},
+                      _SIZE: (cr.PARAM, n_p), _INV: (cr.PARAM, n_p + 1),
+                      **{f"__d{k}": (cr.PARAM, n_p + 2 + k) for k in range(n_derived)}}
+        self.binary = {ast.Add: cr.ADD, ast.Sub: cr.SUB, ast.Mult: cr.MUL, ast.Div: cr.DIV, ast.Pow: cr.POW}
+        self.compare = {ast.Lt: cr.LT, ast.LtE: cr.LE, ast.Gt: cr.GT, ast.GtE: cr.GE, ast.Eq: cr.EQ,
+                        ast.NotEq: cr.NE}
+        self.unary = {"math.exp": cr.EXP, "math.log": cr.LOG, "math.log10": cr.LOG10, "math.sqrt": cr.SQRT,
+                      "math.floor": cr.FLOOR, "math.ceil": cr.CEIL, "abs": cr.ABS}
+        self.consts: dict[float, int] = {}
+        self.ptr = [0]
+        self.code: list[tuple[int, int]] = []
+
+    def add(self, tree: ast.expr) -> None:
+        start = len(self.code)
+        self._emit(tree, start)
+        self.ptr.append(len(self.code))
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        code = np.array(self.code, dtype=np.int64).reshape(-1, 2)
+        return (np.array(self.ptr, dtype=np.int64), np.ascontiguousarray(code[:, 0]), np.ascontiguousarray(code[:, 1]),
+                np.array(list(self.consts), dtype=np.float64))
+
+    def _emit(self, node: ast.expr, start: int) -> None:
+        cr, out = self.cr, self.code
+        if isinstance(node, ast.Constant):
+            value = float(node.value)
+            out.append((cr.CONST, self.consts.setdefault(value, len(self.consts))))
+        elif isinstance(node, ast.Name):
+            if node.id not in self.names:
+                raise ModelError(f"symbol {node.id!r} is not a species, parameter or input")
+            out.append(self.names[node.id])
+        elif isinstance(node, ast.BinOp):
+            self._emit(node.left, start)
+            self._emit(node.right, start)
+            out.append((self.binary[type(node.op)], 0))
+        elif isinstance(node, ast.UnaryOp):
+            self._emit(node.operand, start)
+            if isinstance(node.op, ast.USub):
+                out.append((cr.NEG, 0))
+            elif isinstance(node.op, ast.Not):
+                out.append((cr.NOT, 0))
+        elif isinstance(node, ast.Compare):  # a < b < c: (a < b) and (b < c)
+            left = node.left
+            for k, (op, right) in enumerate(zip(node.ops, node.comparators)):
+                self._emit(left, start)
+                self._emit(right, start)
+                out.append((self.compare[type(op)], 0))
+                if k:
+                    out.append((cr.AND, 0))
+                left = right
+        elif isinstance(node, ast.BoolOp):
+            self._emit(node.values[0], start)
+            for value in node.values[1:]:
+                self._emit(value, start)
+                out.append((cr.AND if isinstance(node.op, ast.And) else cr.OR, 0))
+        elif isinstance(node, ast.IfExp):
+            self._emit(node.test, start)
+            jump = len(out)
+            out.append((cr.JUMP_IF_FALSE, -1))
+            self._emit(node.body, start)
+            end = len(out)
+            out.append((cr.JUMP, -1))
+            out[jump] = (cr.JUMP_IF_FALSE, len(out) - start)
+            self._emit(node.orelse, start)
+            out[end] = (cr.JUMP, len(out) - start)
+        elif isinstance(node, ast.Call):
+            name = ast.unparse(node.func)
+            if name in ("min", "max"):
+                self._emit(node.args[0], start)
+                for arg in node.args[1:]:
+                    self._emit(arg, start)
+                    out.append((cr.MIN if name == "min" else cr.MAX, 0))
+            elif name == "pow":
+                self._emit(node.args[0], start)
+                self._emit(node.args[1], start)
+                out.append((cr.POW, 0))
+            else:
+                self._emit(node.args[0], start)
+                out.append((self.unary[name], 0))
+        else:
+            raise ModelError(f"cannot compile {ast.unparse(node)!r} for the composition-rejection method")
 
 
 # ---------------------------------------------------------------------- cache on disk

@@ -19,7 +19,9 @@ import numpy as np
 
 from .compile import CompiledModel
 from .engine import common
+from .engine import composition_rejection as _cr
 from .engine import tau as _tau
+from .engine.kernels import per_model
 from .engine.methods import AUTO, METHODS, get_method, method_names
 from .engine.rng import seed_streams
 from .errors import ArgumentError, SimulationError
@@ -125,6 +127,8 @@ class Plan:
         pilot uses the run's seed and the first cells' streams."""
         if self.method == AUTO and self.model.events and not METHODS["tau"].time_events:
             self.method, self.method_reason = "ssa", "ssa: the model has events, which tau does not execute"
+        if self.method == AUTO and len(self.model.reactions) > _cr.AUTO_ABOVE_REACTIONS:
+            self.method, self.method_reason = _cr.METHOD.name, _cr.auto_reason(len(self.model.reactions))
         if self.method == AUTO:
             pilot = dataclasses.replace(self, method=_tau.METHOD.name)
             work = pilot.block(0, AUTO_PILOT_CELLS, threads=threads).work
@@ -167,7 +171,7 @@ class Plan:
         p = np.repeat(self.parameters[None, :], n, axis=0)
         x0 = np.repeat(m.initial_state(self.parameters)[None, :], n, axis=0)
         if self.variability is None:
-            m.module.derive(p)
+            self._derive(p)
             return p, x0, np.zeros((n, 0))
         names = self.variability.names
         group = np.arange(first_cell, first_cell + n) // self.sisters  # sisters share the draws of their group
@@ -189,8 +193,14 @@ class Plan:
             k = len(m.parameters)
             p[:, k], p[:, k + 1] = size, 1.0 / size
             x0 = np.floor(x0 * size[:, None] + 0.5).astype(np.int64)
-        m.module.derive(p)
+        self._derive(p)
         return p, x0, drawn
+
+    def _derive(self, p: np.ndarray) -> None:
+        """The hoisted per-cell constants, which only generated (per-model) code reads: a method compiled
+        once for every model (composition-rejection) needs no generated module."""
+        if per_model(METHODS[self.method].module):
+            self.model.module.derive(p)
 
     def _check(self, status: np.ndarray, detail: np.ndarray, first_cell: int) -> None:
         bad = np.flatnonzero(status != common.OK)

@@ -2,18 +2,19 @@
 
 Adding a method: one engine module declaring a ``METHOD`` (see ``interface.py``), one line here,
 its tests and its README row. ``auto`` is not a method but a choice between ``ssa`` and ``tau``
-made per condition by a short pilot (``stochins.simulation``).
+made per condition by a short pilot, or ``cr`` for a large model (``stochins.simulation``).
 """
 
 from __future__ import annotations
 
 from ..errors import ArgumentError
-from . import direct, ode, ssa, tau
+from . import composition_rejection, direct, ode, ssa, tau
 from .interface import Method, Option
 
 __all__ = ["METHODS", "AUTO", "method_names", "get_method", "Method", "Option"]
 
-METHODS: dict[str, Method] = {m.name: m for m in (ssa.METHOD, direct.METHOD, tau.METHOD, ode.METHOD)}
+METHODS: dict[str, Method] = {m.name: m for m in (ssa.METHOD, direct.METHOD, tau.METHOD, ode.METHOD,
+                                                   composition_rejection.METHOD)}
 AUTO = "auto"
 
 
