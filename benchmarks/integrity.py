@@ -120,11 +120,11 @@ def sweep(conditions: int) -> dict:
         run = Path(tmp) / "sweep.yaml"
         run.write_text(f"model: m.yaml\ncells: 1\nseed: 1\ntime: {{end: 1, samples: 2}}\n"
                        f"sweep: {{model_parameters.k: [{values}]}}\nthreads: 1\n", encoding="utf-8")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = stochins.run(run, output=Path(tmp) / "sweep.h5", progress=False)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         size = out.stat().st_size
-    return {"conditions": conditions, "wall_s": wall, "bytes": size, "bytes_per_condition": size / conditions}
+    return {"conditions": conditions, "wall_s": wall, "cpu_s": cpu, "bytes": size, "bytes_per_condition": size / conditions}
 
 
 _BUSY = "import time\nt = time.time()\nwhile time.time() - t < {seconds}: pass\n"
@@ -155,7 +155,7 @@ def threads_on_a_busy_machine(cells: int) -> list[dict]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cells", type=int, default=400)
-    ap.add_argument("--conditions", type=int, default=2000)
+    ap.add_argument("--conditions", default="2000", help="comma-separated sweep sizes")
     ap.add_argument("--skip", default="", help="comma-separated: writer,fsync,dask,sweep,threads")
     args = ap.parse_args(argv)
     skip = set(args.skip.split(","))
@@ -179,9 +179,10 @@ def main(argv=None) -> int:
         for r in dask_throughput(args.cells):
             print(f"| {r['workers']} | {r['wall_s']:.1f} | {r['cells_per_s']:.1f} | {r['identical']} |", flush=True)
     if "sweep" not in skip:
-        s = sweep(args.conditions)
-        print(f"\nsweep of {s['conditions']:,} one-cell conditions: {s['wall_s']:.0f} s, "
-              f"{s['bytes'] / 1e6:.1f} MB ({s['bytes_per_condition'] / 1e3:.1f} kB per condition)", flush=True)
+        for n in (int(x) for x in args.conditions.split(",")):
+            s = sweep(n)
+            print(f"\nsweep of {s['conditions']:,} one-cell conditions: {s['wall_s']:.0f} s ({s['cpu_s']:.0f} s CPU), "
+                  f"{s['bytes'] / 1e6:.1f} MB ({s['bytes_per_condition'] / 1e3:.1f} kB per condition)", flush=True)
     if "threads" not in skip:
         print("\n| 2 threads, one core busy | wall (s) | CPU (s) |\n|---|---|---|")
         for r in threads_on_a_busy_machine(args.cells):

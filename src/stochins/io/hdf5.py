@@ -8,8 +8,8 @@ from the kept cells (see ``quantiles_cells``).
 
 A file marked complete is exactly the uninterrupted run's file. A block is committed in two steps:
 (1) its data, the running moments it leads to — written into the oldest of three moment slots, each
-tagged with the cell count it describes — and a journal row with the block's checksum; a flush;
-(2) the condition's ``cells_done``; a flush. Blocks of different conditions finished within
+tagged with the cell count it describes — and a journal row with the block's checksum; a flush and an
+fsync; (2) the condition's ``cells_done``; a flush and an fsync. Blocks of different conditions finished within
 ``COMMIT_SECONDS`` share one commit (a sweep of thousands of one-block conditions would otherwise
 spend its time flushing), while a condition's next block always waits for its previous one to be
 committed. Whenever the process dies, the ``cells_done`` on disk names a block boundary whose data
