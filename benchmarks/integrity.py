@@ -124,7 +124,8 @@ def sweep(conditions: int) -> dict:
         out = stochins.run(run, output=Path(tmp) / "sweep.h5", progress=False)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         size = out.stat().st_size
-    return {"conditions": conditions, "wall_s": wall, "cpu_s": cpu, "bytes": size, "bytes_per_condition": size / conditions}
+    return {"conditions": conditions, "wall_s": wall, "cpu_s": cpu, "bytes": size,
+            "bytes_per_condition": size / conditions}
 
 
 _BUSY = "import time\nt = time.time()\nwhile time.time() - t < {seconds}: pass\n"

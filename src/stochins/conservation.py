@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 INT32_MAX = 2**31 - 1
-#: networks with more (checked species x reactions) than this are not analysed (one LP per species)
+#: networks with more (checked species x reactions) than this are not analysed (dense programmes)
 MAX_WORK = 2_000_000
 
 
