@@ -21,12 +21,15 @@ import numpy as np
 
 from .models.loader import load_model, load_network
 from .compile import compile_notices
+from .conservation import wide_species
 from .config import ConfigError, RunConfig, check_against_model, expand_conditions, load_run_config
 from .engine.methods import METHODS
 from .errors import ArgumentError, ModelError
 from .executors.local import LocalExecutor, run_interruptibly
+from .observables import Observables
 from .io.hdf5 import QUANTILE_SAMPLE, ConditionSpec, OutputLock, ResultsError, TrajectoryWriter, output_state
 from .simulation import BLOCK_BYTES, Plan, block_ranges
+from .variability import CELL_SIZE
 
 __all__ = ["run", "prepare", "Interrupted"]
 
@@ -35,7 +38,8 @@ _COMPRESSED_VALUE_BYTES = 1.0
 #: most memory one block's records may take when block_size is given explicitly
 _MAX_BLOCK_BYTES = 4 << 30
 #: file bytes per condition besides its trajectories (groups, scales, summaries), for the size estimate
-_CONDITION_OVERHEAD = 32 << 10
+#: (measured 7.5 kB for a condition of one cell and one species; observables add datasets)
+_CONDITION_OVERHEAD = 16 << 10
 
 
 class Interrupted(KeyboardInterrupt):
@@ -56,6 +60,8 @@ class Prepared:
         models = {}
         self.model_files: list[Path] = []
         self.plans: list[Plan] = []
+        self.wide: dict[str, str] = {}  # condition -> why its counts are int64
+        bounds: dict = {}  # conservation analyses already made (sweeps repeat the same initial state)
         for cond in self.conditions:
             c = cond.config
             ref = c.model_reference()
@@ -81,6 +87,10 @@ class Prepared:
                 self.plans[-1].sisters = config.sisters
             except (ModelError, ArgumentError) as exc:
                 raise ConfigError(f"{source} (condition {cond.name}): {exc}") from None
+            reason = _wide_counts(self.plans[-1], bounds)
+            if reason:
+                self.plans[-1].counts = "int64"
+                self.wide[cond.name] = reason
         self.model = self.plans[0].model
         self._check_sizes()
 
@@ -90,7 +100,7 @@ class Prepared:
     def _check_sizes(self) -> None:
         """Refuse before allocating anything: a single cell's record must fit a block's memory."""
         for plan in self.plans:
-            itemsize = 8 if plan.method == "ode" else 4
+            itemsize = 8 if plan.method == "ode" else np.dtype(plan.counts).itemsize
             per_cell = plan.time.size * (len(plan.record) * itemsize + len(plan.observables) * 8)
             if per_cell > BLOCK_BYTES:
                 raise ConfigError(f"{self.source}: time.samples: one cell's record would take "
@@ -110,7 +120,7 @@ class Prepared:
         kept = _kept(c)
         total = 0.0
         for plan in self.plans:
-            itemsize = 8 if plan.method == "ode" else 4
+            itemsize = 8 if plan.method == "ode" else np.dtype(plan.counts).itemsize
             stored = max(kept, min(c.cells, QUANTILE_SAMPLE))
             values = len(plan.record) * itemsize + len(plan.observables) * 8  # bytes per cell and time
             total += stored * plan.time.size * values * per_value / 4 + _CONDITION_OVERHEAD
@@ -171,6 +181,10 @@ def _run_locked(prepared: Prepared, out: Path, resume, overwrite, progress, log,
         config.seed = secrets.randbits(63)
     notice = log or ((lambda line: print(line, file=sys.stderr, flush=True))
                      if progress or (progress is None and sys.stderr.isatty()) else None)
+    if prepared.wide and notice:
+        first, reason = next(iter(prepared.wide.items()))
+        others = f" and {len(prepared.wide) - 1} more condition(s)" if len(prepared.wide) > 1 else ""
+        notice(f"counts of condition {first}{others} are stored as int64: {reason}")
     with compile_notices(notice):
         return _run(prepared, out, resume, progress, log, executor, signals)
 
@@ -186,10 +200,13 @@ def _run(prepared: Prepared, out: Path, resume: bool, progress: bool | None, log
                                                    "method": plan.method, "model": plan.model.network.name,
                                                    "model_hash": plan.model.model_hash,
                                                    **({"method_reason": plan.method_reason} if plan.method_reason
-                                                      else {})},
+                                                      else {}),
+                                                   **({"counts": plan.counts, "counts_reason": prepared.wide[cond.name]}
+                                                      if cond.name in prepared.wide else {})},
                            config.cells, plan.time, list(plan.record),
                            list(plan.variability.names) if plan.variability else [],
-                           np.int32 if METHODS[plan.method].stochastic else np.float64, _kept(config), block,
+                           np.dtype(plan.counts).type if METHODS[plan.method].stochastic else np.float64, _kept(config),
+                           block,
                            list(plan.observables))
              for cond, plan in zip(prepared.conditions, prepared.plans)]
     attrs = {"run_config": config.to_yaml(), "model": prepared.model.network.text,
@@ -283,6 +300,47 @@ class _Signals:
     def __exit__(self, *exc) -> None:
         for s, handler in self._previous.items():
             signal.signal(s, handler)
+
+
+def _wide_counts(plan: Plan, done: dict) -> str:
+    """Why the plan's recorded counts need int64 (a conservation bound at the run's largest initial
+    state exceeds int32), or "". Events may assign any count, so models with events are not analysed."""
+    model = plan.model
+    if model.events:
+        return ""
+    recorded = plan.record + [s for s in Observables(model, plan.observables).species if s not in plan.record]
+    x0 = _largest_initial_state(plan)
+    key = (id(model), x0.tobytes(), tuple(recorded))
+    if key not in done:
+        wide = wide_species(model.change, x0, model.species_index(recorded), model.species)
+        done[key] = ("species " + ", ".join(f"{name!r} (up to {bound:,.0f})" for name, bound in wide[:3])
+                     + (f" and {len(wide) - 3} more" if len(wide) > 3 else "")
+                     + " can exceed 2^31-1 by the model's conservation laws at the run's largest initial counts"
+                     if wide else "")
+    return done[key]
+
+
+def _largest_initial_state(plan: Plan) -> np.ndarray:
+    """Initial counts at least as large as any cell's: drawn values at their largest (10 SDs above the
+    mean for unbounded distributions; a cell beyond that still has its overflow reported when it happens)."""
+    model, v = plan.model, plan.variability
+    x0 = model.initial_state(plan.parameters).astype(np.float64)
+    if v is None:
+        return x0
+    top = {}
+    for name, kind, (a, b), values in zip(v.names, v.kinds, v.args, v.lists):
+        top[name] = values.max() if values.size else b if kind == 3 else a + 10 * b if kind == 1 else a * (1 + 10 * b)
+    params = plan.parameters.copy()
+    for i, name in enumerate(model.parameters):
+        params[i] = top.get(name, params[i])
+    try:
+        x0 = np.maximum(x0, model.initial_state(params))
+    except (ModelError, ArgumentError):
+        pass  # initial counts that cannot take every drawn value at its largest: the base counts stand
+    for i, name in enumerate(model.species):
+        if name in top:
+            x0[i] = max(x0[i], top[name])
+    return x0 * top.get(CELL_SIZE, 1.0)
 
 
 def _kept(config: RunConfig) -> int:

@@ -80,6 +80,7 @@ class Plan:
     method_reason: str = ""                       # why ``auto`` chose the method it did
     observables: list[str] = field(default_factory=list)  # recorded named expressions (observables.py)
     sisters: int = 1  # cells come in groups of this size sharing their draws (not their reaction streams)
+    counts: str = "int32"  # dtype of recorded counts: int64 when conservation bounds exceed int32 (runner)
 
     @classmethod
     def create(cls, model: CompiledModel, *, t_end: float, samples: int, t_start: float = 0.0,
@@ -150,7 +151,7 @@ class Plan:
         rec = self.model.species_index(kernel_record)
         rng = (seed_streams(np.uint64(self.seed), np.uint64(self.condition), first_cell, n) if method.stochastic
                else np.zeros((n, 4), dtype=np.uint64))
-        out = np.zeros((n, self.time.size, rec.size), dtype=np.int32 if method.stochastic else np.float64)
+        out = np.zeros((n, self.time.size, rec.size), dtype=self.counts if method.stochastic else np.float64)
         status = np.zeros(n, dtype=np.int64)
         detail = np.zeros(n, dtype=np.int64)
         work = np.zeros((n, len(method.work)), dtype=np.int64)
@@ -158,7 +159,7 @@ class Plan:
         with _threads(threads):
             entry(x0, p, self.schedule.times, self.schedule.values, self.time, rec, rng, out, status, detail, work,
                   self.options[method.name], *self.model.needs(method.needs))
-        self._check(status, detail, first_cell)
+        self._check(status, detail, first_cell, out, kernel_record)
         block = Block(first_cell, out, method.event_count(work), work, drawn)
         if observe:  # evaluated on the recorded species; then only the requested species are kept
             block.observables = observe.evaluate(out, kernel_record, p, self.time, self.schedule)
@@ -202,7 +203,8 @@ class Plan:
         if per_model(METHODS[self.method].module):
             self.model.module.derive(p)
 
-    def _check(self, status: np.ndarray, detail: np.ndarray, first_cell: int) -> None:
+    def _check(self, status: np.ndarray, detail: np.ndarray, first_cell: int, out: np.ndarray,
+               recorded: list[str]) -> None:
         bad = np.flatnonzero(status != common.OK)
         if bad.size == 0:
             return
@@ -222,9 +224,11 @@ class Plan:
         elif code == common.EVENT_CASCADE:
             what = f"events kept setting off one another at one instant ({common.MAX_EVENT_ROUNDS} rounds)"
             hint = ""
-        else:
-            what = f"a recorded count exceeded the int32 range at time {self.time[d]!r}"
-            hint = ""
+        else:  # record_state marked the species with -1
+            species = recorded[int(np.flatnonzero(out[c, d] == -1)[0])]
+            what = (f"species {species!r} exceeded the {out.dtype} range ({np.iinfo(out.dtype).max:,}) at time "
+                    f"{self.time[d]:g}")
+            hint = " (int64 is used only where the model's conservation laws show counts can exceed int32)"
         raise SimulationError(f"cell {first_cell + c} (and {bad.size - 1} more in its block): {what}{hint}")
 
 

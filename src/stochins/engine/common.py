@@ -18,7 +18,6 @@ NEGATIVE_COUNT = 2
 COUNT_OVERFLOW = 3
 BAD_EVENT_VALUE = 4   # an event assigned a negative or non-finite count
 EVENT_CASCADE = 5     # events kept setting off one another at one instant
-INT32_MAX = 2147483647
 #: exact re-summation of a running propensity sum every this many events, to stop round-off drift
 RESUM_EVERY = 2048
 #: rounds of events set off by other events' assignments at one instant before giving up
@@ -36,12 +35,14 @@ def input_interval(sched_t, t):
 
 @kernel()
 def record_state(x, rec, out_row):
-    """Copy the recorded species into ``out_row``; False if a count does not fit in int32."""
+    """Copy the recorded species into ``out_row``; False if a count does not fit in its dtype (int32, or
+    int64 for a run whose conservation bounds exceed int32), with -1 marking the species that overflowed."""
     for r in range(rec.shape[0]):
         v = x[rec[r]]
-        if v > INT32_MAX:
-            return False
         out_row[r] = v
+        if out_row[r] != v:
+            out_row[r] = -1
+            return False
     return True
 
 

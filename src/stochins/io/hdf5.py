@@ -8,8 +8,8 @@ from the kept cells (see ``quantiles_cells``).
 
 A file marked complete is exactly the uninterrupted run's file. A block is committed in two steps:
 (1) its data, the running moments it leads to — written into the oldest of three moment slots, each
-tagged with the cell count it describes — and a journal row with the block's checksum; a flush;
-(2) the condition's ``cells_done``; a flush. Blocks of different conditions finished within
+tagged with the cell count it describes — and a journal row with the block's checksum; a flush and an
+fsync; (2) the condition's ``cells_done``; a flush and an fsync. Blocks of different conditions finished within
 ``COMMIT_SECONDS`` share one commit (a sweep of thousands of one-block conditions would otherwise
 spend its time flushing), while a condition's next block always waits for its previous one to be
 committed. Whenever the process dies, the ``cells_done`` on disk names a block boundary whose data
@@ -28,9 +28,11 @@ is written by the same block), and their quantiles in the same resumable end-of-
 
 from __future__ import annotations
 
+import ctypes
 import datetime as _dt
 import errno
 import fcntl
+import functools
 import os
 import signal
 import sys
@@ -138,9 +140,12 @@ class TrajectoryWriter:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.file = h5py.File(tmp, "w", libver=("v108", "latest"))
+            _compact_objects(self.file)
             self._create(attrs, fingerprint)
+            self._sync()
             self.file.close()
-            tmp.replace(self.path)  # the file appears only once its layout is complete
+            tmp.replace(self.path)  # the file appears only once its layout is complete (and on disk)
+            _sync_directory(self.path.parent)
             self.file = h5py.File(self.path, "a")
         except OSError as exc:
             if self.file is not None and self.file.id.valid:
@@ -185,7 +190,8 @@ class TrajectoryWriter:
             # slots of (mean, M2), each tagged (attribute "cells") with the cell count it describes
             moments = g.create_dataset("_moments", data=np.zeros((_SLOTS, 2, n_t, n_s)))
             moments.attrs["cells"] = np.array([0] + [-1] * (_SLOTS - 1), dtype=np.int64)
-            g.create_dataset("_journal", shape=(0, 3), maxshape=(None, 3), dtype=np.int64, chunks=(16, 3))
+            blocks = -(-c.cells // block)
+            g.create_dataset("_journal", shape=(0, 3), maxshape=(None, 3), dtype=np.int64, chunks=(min(16, blocks), 3))
             _attach(traj, cell, time, species)
             _attach(params, cell, parameter)
             _attach(mean, time, species)
@@ -224,7 +230,7 @@ class TrajectoryWriter:
             _check_identity(self.path, f, fingerprint, attrs, self.conditions)
             for c in self.conditions.values():
                 self._restore(f["conditions"][c.name], c)
-            f.flush()
+            _sync(f)
         except ResultsError:
             f.close()
             raise
@@ -374,14 +380,14 @@ class TrajectoryWriter:
     def _commit(self) -> None:
         if not self._pending:
             return
-        self.file.flush()  # the blocks, their moments and journal rows are on disk ...
+        self._sync()  # the blocks, their moments and journal rows are on disk ...
         self._fault("commit.flushed")
         for condition, done in self._pending.items():  # ... before the counts that claim them
             self.file["conditions"][condition].attrs["cells_done"] = done
             self._open.pop(condition, None)  # flushed: closing writes nothing
         self._pending.clear()
         self._fault("commit.counted")
-        self.file.flush()
+        self._sync()
         self._last_commit = time.monotonic()
 
     def finish(self, interrupted=lambda: False) -> bool:
@@ -402,9 +408,9 @@ class TrajectoryWriter:
                     self._fault("finish.quantiles")
                     g.attrs["quantiles_cells"] = n
                 if interrupted():
-                    self.file.flush()
+                    self._sync()
                     return False
-            self.file.flush()  # every condition's quantiles are on disk before anything shrinks
+            self._sync()  # every condition's quantiles are on disk before anything shrinks
             self._fault("finish.recorded")
             for c in self.conditions.values():
                 g = self.file["conditions"][c.name]
@@ -420,10 +426,10 @@ class TrajectoryWriter:
             if interrupted():
                 return False
             self.file.attrs["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-            self.file.flush()
+            self._sync()
             self._fault("finish.complete")
             self.file.attrs["complete"] = True
-            self.file.flush()  # a failure here still raises: close() below would swallow it
+            self._sync()  # a failure here still raises: close() below would swallow it
             self.close()
             return True
         except _Stop:
@@ -433,6 +439,9 @@ class TrajectoryWriter:
         except (OSError, RuntimeError) as exc:
             with _quiet_unraisable():
                 raise self._write_error(exc) from None
+
+    def _sync(self) -> None:
+        _sync(self.file)
 
     def _write_error(self, exc: BaseException) -> OutputWriteError:
         self._pending.clear()  # never count blocks whose flush failed
@@ -508,11 +517,54 @@ def _compact_group(parent: h5py.Group, name: str) -> h5py.Group:
     gcpl = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
     gcpl.set_attr_phase_change(_COMPACT_ATTRS, _COMPACT_ATTRS - 1)
     gcpl.set_link_creation_order(0)
+    gcpl.set_obj_track_times(False)
+    native = _native_hdf5()
+    if native is not None:  # links too: past 8, a heap and two B-trees would add ~0.7 kB per condition
+        native.H5Pset_link_phase_change(gcpl.id, _COMPACT_LINKS, _COMPACT_LINKS - 1)
     return h5py.Group(h5py.h5g.create(parent.id, name.encode("utf-8"), gcpl=gcpl))
 
 
 #: attributes kept in a condition group's object header (sweeps of many keys add one each)
 _COMPACT_ATTRS = 256
+#: links kept in a condition group's object header (a condition has at most 21 datasets)
+_COMPACT_LINKS = 32
+
+
+def _compact_objects(f: h5py.File) -> None:
+    """Create the objects of a new file in the HDF5 1.10 format, whose index of a dataset with few chunks
+    is a few bytes instead of a 2-3 kB B-tree node, while the superblock stays at version 2: a version 3
+    superblock (h5py's ``libver="v110"``) marks the file open for writing, and after a crash no program
+    could open it until ``h5clear`` cleared the mark."""
+    native = _native_hdf5()
+    if native is not None:
+        native.H5Fset_libver_bounds(f.id.id, h5py.h5f.LIBVER_V110, h5py.h5f.LIBVER_LATEST)
+
+
+@functools.lru_cache(maxsize=None)
+def _native_hdf5():
+    """The HDF5 library h5py itself loaded, through ctypes, for the two settings h5py does not expose
+    (``H5Pset_link_phase_change``, ``H5Fset_libver_bounds`` after the file exists); None where it cannot
+    be found for certain (then files are larger, with the same content)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            paths = {line.split()[-1] for line in maps if "/libhdf5" in line and "libhdf5_hl" not in line}
+    except OSError:
+        return None
+    if len(paths) != 1:
+        return None
+    try:
+        lib = ctypes.CDLL(paths.pop())
+        major, minor, release = ctypes.c_uint(), ctypes.c_uint(), ctypes.c_uint()
+        lib.H5get_libversion(ctypes.byref(major), ctypes.byref(minor), ctypes.byref(release))
+        if (major.value, minor.value, release.value) != h5py.version.hdf5_version_tuple[:3]:
+            return None
+        lib.H5Pset_link_phase_change.argtypes = [ctypes.c_int64, ctypes.c_uint, ctypes.c_uint]
+        lib.H5Pset_link_phase_change.restype = ctypes.c_int
+        lib.H5Fset_libver_bounds.argtypes = [ctypes.c_int64, ctypes.c_int, ctypes.c_int]
+        lib.H5Fset_libver_bounds.restype = ctypes.c_int
+    except (OSError, AttributeError):
+        return None
+    return lib
 
 
 def _rows(block: int, limit: int) -> int:
@@ -550,6 +602,27 @@ def _check_identity(path: Path, f: h5py.File, fingerprint: str, attrs: dict, con
         if "model_hash" in c.settings and theirs != c.settings["model_hash"]:
             raise ResultsError(f"{path}: condition {c.name!r}: the model changed since this output was started; "
                                f"refusing to resume (use --overwrite to start again)")
+
+
+def _sync(f: h5py.File) -> None:
+    """Flush HDF5's caches to the operating system and the system's to the disk: a commit point must
+    survive a power cut or a crash of the node, not only of the process."""
+    f.flush()
+    os.fsync(f.id.get_vfd_handle())
+
+
+def _sync_directory(path: Path) -> None:
+    """Make a rename in ``path`` durable (where the system allows opening a directory)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _reason(exc: BaseException) -> str:
