@@ -2,8 +2,9 @@
 
 Rerun: ``python -m benchmarks.lockstep`` from the repository root (``--models insulin``, ``--skip-law``,
 ``--cells``, ``--rounds``; ``--only NAME --cells N --span T`` runs one method alone). Cold, it compiles
-~30 kernels (each variant, the ablations, the degraded kernel; 15-30 s each on a loaded machine); then
-about 3 minutes. Results and their discussion: ``benchmarks/results/lockstep.md``.
+~16 kernels per model (each variant, the ablations, the degraded kernel; 15-30 s each on a loaded
+machine); then ~2 CPU-minutes per model (4-5 minutes wall at load 17). Results and their discussion:
+``benchmarks/results/lockstep.md``.
 
 The kernel (generated per model from stochins' compiled network; constant inputs only) keeps W cells in
 lanes, structure-of-arrays (state x[S, W], parameters, running sums cum[M, W], xoshiro256** states), and
@@ -20,30 +21,33 @@ lane, or the variant (checked: ``identical``). LLVM vectorises the lane loops on
 
 Measured (2026-12-02, AMD EPYC Zen 4 with AVX-512, 2 cores shared with 5 other sessions, load average
 12-19: thread CPU time of one thread, stochins' tuned ``direct`` run side by side in the same process,
-16 cells, best of 3 interleaved rounds; only the ratios mean much):
+16 cells, best of 2-3 interleaved rounds; only the ratios mean much):
 
-insulin model (sedaghat2002, scale 0.01, 100 nM, 60 min, ~1e6 events per cell):
-    direct 1.85-1.92e7 events/CPU-s (52-54 ns/event); lockstep, ratio to direct:
-    full-W4 1.57 · full-W8 1.77 (dense gathers) · deps-W4 1.22 · deps-W8 1.55 · full-W8-csr 2.46 ·
-    full-W4-pad 2.01 · full-W8-pad 2.54-2.81 (19-20 ns/event) · full-W16-pad 2.72-2.80 ·
-    blocked-W16-pad 3.05 (17.7 ns/event)
-20-species cascade (benchmarks/models/cascade.yaml, 100 s): direct 2.07e7 (48 ns/event);
-    full-W4 1.90 · full-W8 2.05 · deps-W4 1.24 · deps-W8 1.69 · full-W8-csr 2.24 · full-W4-pad 2.06 ·
-    full-W8-pad 2.77 (17.5 ns/event) · full-W16-pad 2.65
+insulin model (sedaghat2002, scale 0.01, 100 nM, 60 min, ~1e6 events per cell), 3 runs:
+    direct 1.66-1.92e7 events/CPU-s (52-60 ns/event); lockstep, ratio to direct:
+    full-W4 1.57-1.71 · full-W8 1.77-2.29 (dense gathers) · deps-W4 1.22-1.41 · deps-W8 1.55-1.89 ·
+    full-W8-csr 2.46-2.64 · full-W4-pad 2.01-2.44 · full-W8-pad 2.54-2.89 (19-21 ns/event) ·
+    full-W16-pad 2.72-3.39 · blocked-W16-pad 3.05-3.45 (17.5 ns/event)
+20-species cascade (benchmarks/models/cascade.yaml, 100 s), 2 runs: direct 1.67-2.07e7 (48-60 ns/event);
+    full-W4 1.74-1.90 · full-W8 1.94-2.05 · deps-W4 1.24-1.26 · deps-W8 1.69 · full-W8-csr 2.24-2.38 ·
+    full-W4-pad 2.06-2.84 · full-W8-pad 2.77-3.02 (17.5-20 ns/event) · full-W16-pad 2.65-3.49 ·
+    blocked-W16-pad 3.70
 Exact in law: full-W8-pad against direct, 200 cells each, independent seeds, every species' mean and log
 SD at 6 times: max |z| 2.96 / 2.47 and 2.20 / 2.59 (insulin, two seed pairs), 3.70 / 2.51 and 3.19 /
 3.03 (cascade); the same kernel with its most frequent channel 10 % too fast fails with |z| 13 (insulin)
-and 34 (cascade). Where an iteration of full-W8-pad goes (ablation, ns per iteration of 8 events, ±10):
-insulin 161 = compare-and-count 41 + propensities 16 + two draws 33 + rest 80 (running sums, waiting
-time, recording test, loop) + state change ~0; cascade 133 = 44 + ~0 + 36 + 72 + ~0.
+and 34 (cascade). Where an iteration of full-W8-pad goes (ablation, ns per iteration of 8 events, ±10-20):
+insulin 161-179 = compare-and-count 41-46 + propensities 5-16 + two draws 33-53 + rest 69-80 (running
+sums, waiting time, recording test, loop) + state change 0-5; cascade 133-136 = 17-44 + 0-8 + 33-36 +
+61-72 + 0-17.
 
-Verdict: lockstep beats the tuned direct method 2.5-3x per core on both models, so by issue 11's rule it
+Verdict: lockstep beats the tuned direct method 2.5-3.4x per core on both models, so by issue 11's rule it
 is worth a method. Why: direct's event is a serial chain (a0 -> waiting time -> target -> ~4 dependent
-tests whose exit is random, a mispredicted branch per event -> the fired branch -> a0), latency-bound;
-lockstep spends more work per event (all 32 channels, ~8x the arithmetic) but without mispredictions
+tests whose exit is random, expected ~1 mispredicted branch per event -> the fired branch -> a0),
+latency-bound; lockstep spends more work per event (all 32 channels) but without data-dependent branches
 and with 8 events' chains in one register. The dependency-row variant and dense gathers lose to full
 recomputation with per-lane rows: deciding what to recompute brings the branches back. Cost grows with
-M (~0.3-0.5 ns per channel per event), so above ~100 channels direct (or a two-level search) wins.
+M (~0.3 ns per channel per event from the ablation), so above roughly 100-150 channels direct (or a
+two-level search) should win (an estimate: not measured).
 """
 
 from __future__ import annotations
@@ -123,15 +127,15 @@ def _propensity_lines(source: str) -> list[str]:
 
 
 def _lane_expr(expr: str, W: int) -> str:
-    """A scalar propensity expression rewritten for lane w of structure-of-arrays state and parameters;
-    ``max(e, 0)`` becomes a select (numba's max lowers to branches that may not vectorise)."""
+    """A scalar propensity expression rewritten for lane w of structure-of-arrays state and parameters
+    (inputs are constant and shared by all lanes)."""
     expr = re.sub(r"\bx\[(\d+)\]", lambda m: f"x[{int(m.group(1)) * W} + w]", expr)
     expr = re.sub(r"\bp\[(\d+)\]", lambda m: f"pp[{int(m.group(1)) * W} + w]", expr)
     return expr
 
 
 #: the kernel's working arrays (lane-major: entry k of lane w at k * W + w), passed in as arguments so that
-#: numba's noalias flag (see ``kernel``) lets LLVM vectorise across lanes: (name, length in lanes, dtype)
+#: numba's noalias flag (see ``noalias``) lets LLVM vectorise across lanes: (name, length in lanes, dtype)
 WORK = [("x", "S1", "f8"), ("pp", "NP", "f8"), ("a", "M", "f8"), ("cum", "M", "f8"), ("t", 1, "f8"), ("tg", 1, "f8"),
         ("tn", 1, "f8"), ("e", 1, "f8"), ("a0", 1, "f8"), ("uni", 1, "f8"), ("target", 1, "f8"), ("live", 1, "f8"),
         ("s0", 1, "u8"), ("s1", 1, "u8"), ("s2", 1, "u8"), ("s3", 1, "u8"), ("zz", 1, "u8"), ("ok", 1, "?"),
@@ -156,14 +160,15 @@ def generate(cm, W: int, update: str, stoich: str, degrade: int = -1, ablate: tu
     changed = [s for s in range(S) if cm.change[:, s].any()]
     L = [_HEADER.format(W=W, S=S, M=M, NP=NP)]
     L += ["@njit(cache=True, inline='always')", "def max0(v):", "    return 0.0 if 0.0 > v else v", "", ""]
-    props = [re.sub(r"\bmax\(", "max0(", e) for e in props]
-    for e in props:  # only max(expr, 0) occurs in the models measured; anything else would be miscompiled
-        assert "max0(" not in e or re.search(r", 0\)", e), e
-    props = [re.sub(r", 0\)", ")", e) for e in props]
+    for k, e in enumerate(props):  # max(expr, 0) as a select: numba's max lowers to branches
+        if "max(" in e:
+            assert e.count("max(") == e.count(", 0)"), f"only max(expr, 0) is supported: {e}"
+            props[k] = e.replace("max(", "max0(").replace(", 0)", ")")
     if degrade >= 0:
         props[degrade] = f"1.1 * ({props[degrade]})"
     L += ["@njit(cache=True, nogil=True, error_model='numpy')",
-          f"def run(x0, p, u, t_grid, rec, rng, out, nevents, CT, ptr, idx, val, pidx, pval, dep_bits, {', '.join(n for n, _, _ in WORK)}):",
+          "def run(x0, p, u, t_grid, rec, rng, out, nevents, CT, ptr, idx, val, pidx, pval, dep_bits, "
+          f"{', '.join(n for n, _, _ in WORK)}):",
           '    """Cells of x0 through W lanes; returns (lane iterations, idle-lane iterations, slow exponentials)."""',
           "    n_cells = x0.shape[0]",
           "    T = t_grid.shape[0]",
@@ -200,7 +205,8 @@ def generate(cm, W: int, update: str, stoich: str, degrade: int = -1, ablate: tu
             e = f"x[{(k % S) * W} + w]" if "props" in ablate else e
             L += [f"            c = {e}" if k == 0 else f"            c += {e}", f"            cum[{k * W} + w] = c"]
         L += ["            a0[w] = c"]
-    elif update == "blocked":  # the same, running sums in blocks of 8: a dependency chain of ~8 + M/8 adds, not M
+    elif update == "blocked":  # running sums in blocks of 8: a chain of ~8 + M/8 adds, not M; still
+        # non-decreasing (rounded addition is monotone), so compare-and-count stays exact
         L += ["        for w in range(W):"]
         B = 8
         for k, e in enumerate(props):
@@ -229,7 +235,8 @@ def generate(cm, W: int, update: str, stoich: str, degrade: int = -1, ablate: tu
     xo = ["            v0, v1, v2, v3 = s0[w], s1[w], s2[w], s3[w]",
           "            r = rotl(v1 * np.uint64(5), 7) * np.uint64(9)",
           "            q = v1 << np.uint64(17)",
-          "            v2 ^= v0", "            v3 ^= v1", "            v1 ^= v2", "            v0 ^= v3", "            v2 ^= q",
+          "            v2 ^= v0", "            v3 ^= v1", "            v1 ^= v2", "            v0 ^= v3",
+          "            v2 ^= q",
           "            v3 = rotl(v3, 45)",
           "            s0[w], s1[w], s2[w], s3[w] = v0, v1, v2, v3"]
     if "draws" in ablate:
@@ -542,8 +549,8 @@ def law(key: str, variant, cells: int, log, seeds=(11, 12)) -> dict:
         zm, zs = law_check(out, ref, times)
         verdict = "pass" if max(zm, zs) < Z_LIMIT else "FAIL"
         result[label] = {"max_abs_z_mean": zm, "max_abs_z_log_sd": zs, "verdict": verdict}
-        log(f"  {key} {label}: vs direct ({cells} cells each, seeds {seeds}, 6 times to t = {plan.time[-1]:g}): max |z| "
-            f"means {zm:.2f}, log SDs {zs:.2f}: {verdict}")
+        log(f"  {key} {label}: vs direct ({cells} cells each, seeds {seeds}, 6 times to t = {plan.time[-1]:g}): "
+            f"max |z| means {zm:.2f}, log SDs {zs:.2f}: {verdict}")
     assert result[name]["verdict"] == "pass", "the lockstep kernel is not exact in law"
     assert result[label]["verdict"] == "FAIL", "the law test has no power: a 10 % wrong channel passes"
     return result
@@ -604,7 +611,7 @@ def main(argv=None) -> None:
     ap.add_argument("--law-cells", type=int, default=200)
     ap.add_argument("--skip-law", action="store_true")
     ap.add_argument("--only", metavar="NAME", help="run only this method (direct or a variant) once on --cells cells "
-                    "over --span, after a warm-up: for instruction counts under valgrind (see the docstring)")
+                    "over --span, after a warm-up (to profile it alone)")
     ap.add_argument("--span", type=float, default=1.0, help="--only: simulated time, in the model's unit")
     args = ap.parse_args(argv)
     log = print
