@@ -36,7 +36,8 @@ Exact in law: full-W8-pad against direct, 200 cells each, independent seeds, eve
 SD at 6 times: max |z| 2.96 / 2.47 and 2.20 / 2.59 (insulin, two seed pairs), 3.70 / 2.51 and 3.19 /
 3.03 (cascade); the same kernel with its most frequent channel 10 % too fast fails with |z| 13 (insulin)
 and 34 (cascade). Pure death to extinction (a0 = 0, many lane refills) against its exact binomial law,
-4000 cells, 20 times: max |z| 1.49 (means), 2.04 (variances). Where an iteration of full-W8-pad goes (ablation, ns per iteration of 8 events, ±10-20):
+4000 cells, 20 times: max |z| 1.49 (means), 2.04 (variances).
+Where an iteration of full-W8-pad goes (ablation, ns per iteration of 8 events, ±10-20):
 insulin 161-179 = compare-and-count 41-46 + propensities 5-16 + two draws 33-53 + rest 69-80 (running
 sums, waiting time, recording test, loop) + state change 0-5; cascade 133-136 = 17-44 + 0-8 + 33-36 +
 61-72 + 0-17.
