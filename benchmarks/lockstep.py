@@ -1,10 +1,10 @@
 """Cells in lockstep (issue 11, item 3): an exact direct method that advances W cells at once, SIMD-style.
 
 Rerun: ``python -m benchmarks.lockstep`` from the repository root (``--models insulin``, ``--skip-law``,
-``--cells``, ``--rounds``; ``--only NAME --cells N --span T`` runs one method alone). Cold, it compiles
-~16 kernels per model (each variant, the ablations, the degraded kernel; 15-30 s each on a loaded
-machine); then ~2 CPU-minutes per model (4-5 minutes wall at load 17). Results and their discussion:
-``benchmarks/results/lockstep.md``.
+``--cells``, ``--rounds``; ``--only NAME --cells N --span T`` runs one method alone; ``--scaling`` the
+generated networks). Cold, it compiles ~16 kernels per model (each variant, the ablations, the degraded
+kernel; 15-30 s each on a loaded machine); then ~2 CPU-minutes per model (4-5 minutes wall at load 17).
+Results and their discussion: ``benchmarks/results/lockstep.md``.
 
 The kernel (generated per model from stochins' compiled network; constant inputs only) keeps W cells in
 lanes, structure-of-arrays (state x[S, W], parameters, running sums cum[M, W], xoshiro256** states), and
@@ -48,8 +48,8 @@ tests whose exit is random, expected ~1 mispredicted branch per event -> the fir
 latency-bound; lockstep spends more work per event (all 32 channels) but without data-dependent branches
 and with 8 events' chains in one register. The dependency-row variant and dense gathers lose to full
 recomputation with per-lane rows: deciding what to recompute brings the branches back. Cost grows with
-M (~0.3 ns per channel per event from the ablation), so above roughly 100-150 channels direct (or a
-two-level search) should win (an estimate: not measured).
+M, direct's hardly: on generated mass-action networks (``scaling``) lockstep is 2.43x direct at 64
+channels and 0.61x at 128, so a method would be chosen by channel count.
 """
 
 from __future__ import annotations
@@ -222,6 +222,7 @@ def generate(cm, W: int, update: str, stoich: str, degrade: int = -1, ablate: tu
                 L += [f"            v = o + l{k}", f"            cum[{k * W} + w] = v"]
         L += [f"            a0[w] = cum[{(M - 1) * W} + w]"]
     else:
+        assert M <= 64, "the deps variant keeps the dependency rows as 64-bit sets"
         L += ["        if full:", "            bits = np.uint64(0xFFFFFFFFFFFFFFFF)", "            full = False",
               "        else:", "            bits = np.uint64(0)", "            for w in range(W):",
               "                bits |= dep_bits[jj[w]]"]
@@ -350,9 +351,8 @@ def tables(cm):
         val += cm.change[j, nz].astype(float).tolist()
         ptr[j + 1] = len(idx)
     ptr[M + 1] = len(idx)
-    dep_bits = np.zeros(M + 1, dtype=np.uint64)
-    assert M <= 64
-    for j in range(M):
+    dep_bits = np.zeros(M + 1, dtype=np.uint64)  # the deps variant only: one bit per channel, M <= 64
+    for j in range(M if M <= 64 else 0):
         for k in cm.depends[j]:
             dep_bits[j] |= np.uint64(1 << k)
     K = int((cm.change != 0).sum(axis=1).max())
@@ -587,6 +587,28 @@ def ablation(key: str, variant, cells: int, rounds: int, log) -> dict:
     return {"ns_per_iteration": best[0], "parts_ns_per_iteration": parts}
 
 
+def scaling(log, cells: int = 16, rounds: int = 2) -> None:
+    """full-W8-pad against direct on generated mass-action networks of growing size (benchmarks/
+    large_network.py): lockstep's work per event grows with the number of channels, direct's hardly."""
+    import tempfile
+    from pathlib import Path
+
+    from .large_network import large_network_yaml
+
+    for per_mass, pairs in ((10, 32), (20, 64), (40, 160)):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "network.yaml"
+            path.write_text(large_network_yaml(per_mass=per_mass, pairs=pairs), encoding="utf-8")
+            key = f"network-{2 * pairs}"
+            WORKLOADS[key] = dict(model=str(path), t_end=1.0, samples=2, inputs=None, model_parameters=None)
+            _, plan, _, _, _ = setup(key, 2, seed=1)
+            _, ev, _, _ = run_direct(plan, 2)  # events per unit time: size the span to ~3e5 events per cell
+            WORKLOADS[key]["t_end"] = float(np.clip(3e5 / max(ev.mean(), 1.0), 1.0, 1e4))
+            WORKLOADS[key]["samples"] = 11
+            speed(key, [BEST], cells, rounds, log)
+            del WORKLOADS[key]
+
+
 def profile(key: str, name: str, cells: int, span: float, log) -> None:
     """One method on its own (nothing else simulated after the warm-up), for counting its instructions."""
     model, plan, p, x0, rng = setup(key, cells, seed=3)
@@ -648,10 +670,15 @@ def main(argv=None) -> None:
     ap.add_argument("--only", metavar="NAME", help="run only this method (direct or a variant) once on --cells cells "
                     "over --span, after a warm-up (to profile it alone)")
     ap.add_argument("--span", type=float, default=1.0, help="--only: simulated time, in the model's unit")
+    ap.add_argument("--scaling", action="store_true", help="only the generated networks of 64, 128 and 320 "
+                    "channels (cold: several minutes of compiling)")
     args = ap.parse_args(argv)
     log = print
     if args.only:
         profile(args.models[0], args.only, args.cells, args.span, log)
+        return
+    if args.scaling:
+        scaling(log, args.cells, args.rounds)
         return
     log(f"load average before: {os.getloadavg()}")
     extinction(log)
