@@ -60,6 +60,7 @@ import hashlib
 import math
 import re
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -396,16 +397,15 @@ def kernel(cm, W: int, update: str, stoich: str, degrade: int = -1, ablate: tupl
 
     src = generate(cm, W, update, stoich, degrade, ablate)
     name = "lockstep_" + hashlib.sha256(src.encode()).hexdigest()[:16]
-    fn = _import_generated(_write_generated(src, name)).run
-    return fn, src
+    return _import_generated(_write_generated(src, name)).run
 
 
 # ---------------------------------------------------------------------- driver
 WORKLOADS = {
     "insulin": dict(model="sedaghat2002", t_end=60.0, samples=61, inputs={"insulin": 100.0},
                     model_parameters={"scale": 0.01}),
-    "cascade": dict(model="benchmarks/models/cascade.yaml", t_end=100.0, samples=101, inputs=None,
-                    model_parameters=None),
+    "cascade": dict(model=str(Path(__file__).resolve().parent / "models" / "cascade.yaml"), t_end=100.0,
+                    samples=101, inputs=None, model_parameters=None),
 }
 
 
@@ -484,7 +484,7 @@ def speed(key: str, variants, cells: int, rounds: int, log) -> dict:
     fns = {}
     for name, W, update, stoich in variants:
         t0 = time.perf_counter()
-        fns[name] = (kernel(model, W, update, stoich)[0], W)
+        fns[name] = (kernel(model, W, update, stoich), W)
         run_lockstep(fns[name][0], W, model, warm, p[:1], x0[:1], rng[:1])
         log(f"  {key} {name}: compiled or loaded in {time.perf_counter() - t0:.1f} s")
     rows = {"direct": []} | {name: [] for name in fns}
@@ -519,7 +519,7 @@ def identical(key: str, variants, cells: int, log) -> None:
     plan = _short(plan, plan.time[-1] / 20, 5)
     first = None
     for name, W, update, stoich in variants:
-        out, nev, _, _, _ = run_lockstep(kernel(model, W, update, stoich)[0], W, model, plan, p, x0, rng)
+        out, nev, _, _, _ = run_lockstep(kernel(model, W, update, stoich), W, model, plan, p, x0, rng)
         if first is None:
             first = (name, out, nev)
         assert np.array_equal(out, first[1]) and np.array_equal(nev, first[2]), f"{name} differs from {first[0]}"
@@ -547,7 +547,7 @@ def law(key: str, variant, cells: int, log, seeds=(11, 12)) -> dict:
     fastest = int(model.module.SEARCH_ORDER[0])
     result = {}
     for label, degrade in ((name, -1), (f"{name} with channel {model.reactions[fastest]} x1.1", fastest)):
-        out, _, _, _, _ = run_lockstep(kernel(model, W, update, stoich, degrade)[0], W, model, plan2, p2, x02, rng2)
+        out, _, _, _, _ = run_lockstep(kernel(model, W, update, stoich, degrade), W, model, plan2, p2, x02, rng2)
         zm, zs = law_check(out, ref, times)
         verdict = "pass" if max(zm, zs) < Z_LIMIT else "FAIL"
         result[label] = {"max_abs_z_mean": zm, "max_abs_z_log_sd": zs, "verdict": verdict}
@@ -565,7 +565,7 @@ def ablation(key: str, variant, cells: int, rounds: int, log) -> dict:
     model, plan, p, x0, rng = setup(key, cells, seed=1)
     steps = [(), ("stoich",), ("stoich", "select"), ("stoich", "select", "props"),
              ("stoich", "select", "props", "draws")]
-    fns = [kernel(model, W, update, stoich, ablate=a)[0] for a in steps]
+    fns = [kernel(model, W, update, stoich, ablate=a) for a in steps]
     warm = _short(plan, plan.time[-1] / 100, 2)
     for fn in fns:
         run_lockstep(fn, W, model, warm, p[:1], x0[:1], rng[:1])
@@ -591,7 +591,6 @@ def scaling(log, cells: int = 16, rounds: int = 2) -> None:
     """full-W8-pad against direct on generated mass-action networks of growing size (benchmarks/
     large_network.py): lockstep's work per event grows with the number of channels, direct's hardly."""
     import tempfile
-    from pathlib import Path
 
     from .large_network import large_network_yaml
 
@@ -619,7 +618,7 @@ def profile(key: str, name: str, cells: int, span: float, log) -> None:
         _, ev, wall, cpu = run_direct(plan, cells)
     else:
         _, W, update, stoich = next(v for v in VARIANTS if v[0] == name)
-        fn = kernel(model, W, update, stoich)[0]
+        fn = kernel(model, W, update, stoich)
         run_lockstep(fn, W, model, warm, p[:1], x0[:1], rng[:1])
         _, ev, wall, cpu, _ = run_lockstep(fn, W, model, plan, p, x0, rng)
     log(f"{key} {name}: {cells} cells, {int(ev.sum())} events, CPU {cpu:.3f} s")
@@ -637,7 +636,6 @@ def extinction(log, cells: int = 4000) -> None:
     """Pure death A -> 0 from 5: exactly Binomial(5, exp(-t)) at every time; the z of each time's mean
     and variance (SE of a sample variance from the binomial's fourth central moment)."""
     import tempfile
-    from pathlib import Path
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "death.yaml"
@@ -646,7 +644,7 @@ def extinction(log, cells: int = 4000) -> None:
         model, plan, p, x0, rng = setup("death", cells, seed=3)
         del WORKLOADS["death"]
     name, W, update, stoich = BEST
-    out, nev, _, _, _ = run_lockstep(kernel(model, W, update, stoich)[0], W, model, plan, p, x0, rng)
+    out, nev, _, _, _ = run_lockstep(kernel(model, W, update, stoich), W, model, plan, p, x0, rng)
     q = np.exp(-plan.time[1:])
     var = 5 * q * (1 - q)
     mu4 = var * (1 + 3 * (5 - 2) * q * (1 - q))  # Binomial(n, q): npq (1 + 3 (n - 2) pq)
