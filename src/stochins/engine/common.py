@@ -35,6 +35,14 @@ def input_interval(sched_t, t):
 
 
 @kernel()
+def copy_into(dst, src):
+    """``dst[:] = src`` for 1-d arrays of one length, as a loop: numba's slice assignment compiles its
+    shape-mismatch message (string formatting) into every kernel that uses it, seconds per model."""
+    for k in range(dst.shape[0]):
+        dst[k] = src[k]
+
+
+@kernel()
 def record_state(x, rec, out_row):
     """Copy the recorded species into ``out_row``; False if a count does not fit in int32."""
     for r in range(rec.shape[0]):
