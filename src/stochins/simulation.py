@@ -248,8 +248,12 @@ def _few_events(plan: Plan) -> str | None:
     rng = np.random.default_rng([plan.seed, plan.condition])
     total = 0
     for c in range(AUTO_PILOT_CELLS):
-        n = _python_ssa(code, x0[c].tolist(), p[c].tolist(), plan.schedule.times.tolist(),
-                        plan.schedule.values.tolist(), float(plan.time[0]), float(plan.time[-1]), rng, budget - total)
+        try:
+            n = _python_ssa(code, x0[c].tolist(), p[c].tolist(), plan.schedule.times.tolist(),
+                            plan.schedule.values.tolist(), float(plan.time[0]), float(plan.time[-1]), rng,
+                            budget - total)
+        except (ArithmeticError, ValueError):  # Python raises where numba's code gives inf/NaN: ask the tau pilot
+            return None
         if n is None:
             return None
         total += n
