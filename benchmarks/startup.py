@@ -111,9 +111,9 @@ class _Caches:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def measure(quickstart: bool = True, repeat: int = 3, log=print) -> dict:
+def measure(quickstart: bool = True, repeat: int = 3, log=print, command: str = "") -> dict:
     out: dict = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                 "cpus": os.cpu_count(), "rows": []}
+                 "cpus": os.cpu_count(), "command": command, "rows": []}
     imports = [_timed([sys.executable, "-c", "import stochins"], {}) for _ in range(repeat)]
     run_deps = [_timed([sys.executable, "-c", "import stochins.runner"], {}) for _ in range(repeat)]
     out["import"] = min(imports, key=lambda r: r["cpu_s"])
@@ -151,7 +151,7 @@ def measure(quickstart: bool = True, repeat: int = 3, log=print) -> dict:
 
 
 def markdown(r: dict) -> str:
-    lines = [f"# Start-up ({r['date']}, {r['cpus']} CPUs)", "",
+    lines = [f"# Start-up ({r['date']}, {r['cpus']} CPUs)", "", f"`{r.get('command', '')}`", "",
              "Fresh processes, each pair with empty STOCHINS_CACHE_DIR and NUMBA_CACHE_DIR; CPU = user + system "
              "time of the process; load = the load average before -> after.", "",
              f"- `import stochins`: {r['import']['cpu_s']:.2f} s CPU, {r['import']['wall_s']:.2f} s wall; "
@@ -186,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=RESULTS, help="directory for startup.md and startup.json")
     args = ap.parse_args(argv)
     result = measure(quickstart=not args.no_quickstart, repeat=args.repeat,
-                     log=lambda msg: print(msg, file=sys.stderr, flush=True))
+                     log=lambda msg: print(msg, file=sys.stderr, flush=True),
+                     command=" ".join(["python -m benchmarks startup", *argv]))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "startup.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     (args.out / "startup.md").write_text(markdown(result), encoding="utf-8")
