@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick]`` (``python -m benchmarks peers``: the peer suite, see peer_suite.py): stochins vs gillespy2 in one process run, as Markdown and JSON.
+"""``python -m benchmarks [--quick]`` (``python -m benchmarks peers``: the peer suite, see peer_suite.py; ``startup``: start-up, see startup.py): stochins vs gillespy2 in one process run, as Markdown and JSON.
 
 Writes benchmarks/results/latest.json and benchmarks/results/latest.md (override with --out).
 Full run: ~12-15 min on 2 cores; --quick: ~2 min (shorter runs, fewer rows).
@@ -83,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import peer_suite
 
         return peer_suite.main(argv[1:])
+    if argv[:1] == ["startup"]:  # import, compile and quickstart from empty caches (benchmarks/startup.py)
+        from . import startup
+
+        return startup.main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="~2 minutes: short runs, fewer rows")
     ap.add_argument("--only", nargs="+", metavar="WORKLOAD", help=f"workloads: {', '.join(w.key for w in WORKLOADS)}")

@@ -1,9 +1,21 @@
-"""Start-up: a model's first run says it is compiling (once per method); a cached run says nothing."""
+"""Start-up: a model's first run says it is compiling (once per method); a cached run says nothing and
+compiles nothing; a run imports only what it uses; ``auto`` picks the SSA without compiling tau-leaping
+when a plain-Python exact pilot finds few events, and that pilot samples the right law."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
 import stochins
-from stochins.compile import compile_notices
+from stochins.compile import compile_notices, python_model
+from stochins.simulation import AUTO_PILOT_CELLS, Plan, _few_events, _python_ssa
 
 TINY = """
 name: tiny_start
@@ -13,11 +25,38 @@ reactions:
   decay: {equation: "X -> 0", rate: k}
 """
 
+#: pure birth at rate k * signal, the signal switching 1 -> 4 at t = 4.3: the events up to t = 10 are
+#: Poisson with mean k (4.3 + 4 * 5.7) = 54.2
+SWITCHED_BIRTH = """
+name: startup_switched_birth
+species: {X: 0}
+parameters: {k: 2.0}
+inputs: {signal: 1.0}
+reactions:
+  birth: {equation: "0 -> X", propensity: "k * signal"}
+"""
+SWITCH = [[0.0, 1.0], [4.3, 4.0]]
+
+#: modules a plain `stochins run` of an exact method must not load (each costs start-up time)
+NOT_IMPORTED = ("dask", "distributed", "matplotlib", "gillespy2", "xarray", "libsbml", "scipy.integrate",
+                "scipy.optimize", "scipy.stats", "tqdm")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """One empty stochins cache for this file's compiles (numba's cache lives beside the generated code)."""
+    return tmp_path_factory.mktemp("startup-cache")
+
+
+def _tiny(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY, encoding="utf-8")
+    return path
+
 
 def test_compile_notice_only_when_numba_has_no_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("STOCHINS_CACHE_DIR", str(tmp_path / "cache"))
-    path = tmp_path / "tiny.yaml"
-    path.write_text(TINY, encoding="utf-8")
+    path = _tiny(tmp_path)
     lines: list[str] = []
     with compile_notices(lines.append):
         stochins.simulate(stochins.load_model(path), cells=2, t_end=1.0, samples=2, seed=1, method="direct")
@@ -26,3 +65,92 @@ def test_compile_notice_only_when_numba_has_no_cache(tmp_path, monkeypatch):
     with compile_notices(lines.append):  # a new model object of the same model: numba's cache holds it now
         stochins.simulate(stochins.load_model(path), cells=2, t_end=1.0, samples=2, seed=1, method="direct")
     assert lines == []
+
+
+def test_auto_picks_the_ssa_without_compiling_tau(cache, tmp_path, monkeypatch):
+    monkeypatch.setenv("STOCHINS_CACHE_DIR", str(cache))
+    model = stochins.load_model(_tiny(tmp_path))
+    lines: list[str] = []
+    with compile_notices(lines.append):
+        res = stochins.simulate(model, cells=3, t_end=1.0, samples=2, seed=1, method="auto")
+    assert res.method == "ssa" and res.method_reason.startswith("ssa: few events per cell"), res.method_reason
+    assert f"pilot of {AUTO_PILOT_CELLS} cells in plain Python" in res.method_reason
+    assert "stochins.engine.tau" not in model._kernels and "stochins.engine.ssa" in model._kernels
+    assert len(lines) <= 1 and all(" for ssa " in line for line in lines), lines  # the notice names the method used
+
+
+def test_auto_leaves_a_busy_model_to_the_tau_pilot():
+    # the quickstart's regime: about 5e7 events per cell, so the plain-Python pilot gives up at once
+    plan = Plan.create(stochins.load_model("sedaghat2002"), t_end=60.0, samples=2, seed=1, method="auto",
+                       inputs={"insulin": 10.0})
+    assert _few_events(plan) is None
+
+
+def _pilot_events(model, schedule, cells: int, seed: int = 7) -> np.ndarray:
+    plan = Plan.create(model, t_end=10.0, samples=2, seed=1, method="ssa", inputs={"signal": schedule})
+    p, x0, _ = plan.cells(0, 1)
+    code = python_model(model)
+    rng = np.random.default_rng(seed)
+    return np.array([_python_ssa(code, x0[0].tolist(), p[0].tolist(), plan.schedule.times.tolist(),
+                                 plan.schedule.values.tolist(), 0.0, 10.0, rng, 10**6) for _ in range(cells)])
+
+
+def test_plain_python_pilot_samples_the_exact_law(model_from_text, tmp_path):
+    # events of pure birth across an input switch: Poisson(54.2); mean by a z-score, variance by its ratio
+    model = model_from_text(SWITCHED_BIRTH)
+    n, lam = 3000, 2.0 * (4.3 + 4.0 * 5.7)
+
+    def consistent(events: np.ndarray) -> bool:
+        z = (events.mean() - lam) / np.sqrt(lam / n)
+        ratio = events.var(ddof=1) / lam  # SD of the ratio ~ sqrt(2 / n) for a Poisson law this large
+        return abs(z) < 4.0 and abs(ratio - 1.0) < 4.0 * np.sqrt(2.0 / n + 1.0 / (lam * n))
+
+    assert consistent(_pilot_events(model, SWITCH, n))
+    # power: the same test rejects a pilot that ignores the switch, or switches 1 min late
+    assert not consistent(_pilot_events(model, [[0.0, 1.0]], n))
+    assert not consistent(_pilot_events(model, [[0.0, 1.0], [5.3, 4.0]], n))
+    # a cell that runs out of molecules fires exactly its count
+    tiny = stochins.load_model(_tiny(tmp_path))
+    plan = Plan.create(tiny, t_end=1e3, samples=2, seed=1, method="ssa")
+    p, x0, _ = plan.cells(0, 1)
+    assert _python_ssa(python_model(tiny), x0[0].tolist(), p[0].tolist(), [0.0], [[]], 0.0, 1e3,
+                       np.random.default_rng(1), 100) == 5
+
+
+_CHILD = textwrap.dedent("""
+    import json, sys
+    from numba.core import event
+    compiled = []
+
+    class Listener(event.Listener):
+        def on_start(self, ev):
+            pass
+
+        def on_end(self, ev):
+            compiled.append(ev.data["dispatcher"].py_func.__qualname__)
+
+    event.register("numba:compile", Listener())
+    from stochins.cli import main
+    status = main(["run", sys.argv[1], "-q", "--overwrite"])
+    print(json.dumps({"status": status, "compiled": compiled, "modules": sorted(sys.modules)}))
+""")
+
+
+def test_a_run_imports_what_it_uses_and_a_second_process_compiles_nothing(cache, tmp_path):
+    _tiny(tmp_path)
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text(f"model: tiny.yaml\ncells: 4\nseed: 1\nmethod: ssa\ntime: {{end: 1, samples: 2}}\n"
+                        f"output: {{path: {tmp_path / 'out.h5'}}}\n", encoding="utf-8")
+    env = {**os.environ, "STOCHINS_CACHE_DIR": str(cache)}
+    env.pop("NUMBA_CACHE_DIR", None)
+    runs = []
+    for _ in range(2):  # the first may compile (a cold cache), the second must load everything from it
+        proc = subprocess.run([sys.executable, "-c", _CHILD, str(run_file)], env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    for r in runs:
+        assert r["status"] == 0
+        loaded = [m for m in NOT_IMPORTED if m in r["modules"]]
+        assert loaded == [], f"stochins run loaded {loaded}"
+    assert runs[1]["compiled"] == [], f"a cached run compiled {runs[1]['compiled']}"

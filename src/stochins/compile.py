@@ -202,8 +202,11 @@ class CompiledModel:
                 if per_model(dep) and not dep.endswith(".model_code"):
                     self.kernels(dep, _dependency=True)
             name = instance_name(module, self.code_hash)
-            path = _write_generated(instantiate(module, self.code_hash, self.source_path.stem), name)
-            if _NOTICES and not _dependency and not any((path.parent / "__pycache__").glob(f"{name}.*.nbi")):
+            text = instantiate(module, self.code_hash, self.source_path.stem)
+            path = _write_generated(text, name)
+            # a module without kernels of its own (the ODE's) compiles little, and leaves no index to look for
+            cached = "@kernel(" not in text or any(_numba_cache(path).glob(f"{name}.*.nbi"))
+            if _NOTICES and not _dependency and not cached:
                 _NOTICES[-1](f"compiling {self.network.name} for {module.rsplit('.', 1)[-1]} (first run of this "
                              f"model; numba caches it for later runs)…")
             self._kernels[module] = _import_generated(path)
@@ -211,6 +214,16 @@ class CompiledModel:
 
 
 _NOTICES: list[Callable[[str], None]] = []  # innermost compile_notices callback last
+
+
+def _numba_cache(path: Path) -> Path:
+    """Where numba's disk cache keeps the compiled code of the module at ``path`` (beside it, or under
+    NUMBA_CACHE_DIR when that is set)."""
+    if numba.config.CACHE_DIR:
+        from numba.core.caching import UserProvidedCacheLocator
+
+        return Path(numba.config.CACHE_DIR) / UserProvidedCacheLocator.get_suitable_cache_subpath(str(path))
+    return path.parent / "__pycache__"
 
 
 @contextlib.contextmanager
@@ -225,6 +238,17 @@ def compile_notices(callback: Callable[[str], None] | None):
         yield
     finally:
         _NOTICES.remove(callback)
+
+
+def python_model(model: CompiledModel) -> dict | None:
+    """The model's generated functions as plain Python, nothing compiled (a pilot that must not wait
+    for numba, e.g. ``auto``'s); None if the model's source is not at hand."""
+    header = _HEADER.replace("{mark}", f"{INSTANCE_MARK} = {model.code_hash!r}")
+    if not model.source.startswith(header):
+        return None
+    ns = {"kernel": lambda parallel=False: (lambda f: f), "math": math, "np": np, "NAN": math.nan, "INF": math.inf}
+    exec(compile(model.source[len(header):], f"<{model.network.name} in plain Python>", "exec"), ns)
+    return ns
 
 
 def compile_network(network: Network) -> CompiledModel:

@@ -349,9 +349,19 @@ def _kept(config: RunConfig) -> int:
 
 
 def _progress(total: int, show: bool | None):
-    from tqdm import tqdm
-
     if show is None:
         show = sys.stderr.isatty()
-    return tqdm(total=total, disable=not show, unit="cell", smoothing=0.1, dynamic_ncols=True,
+    if not show:  # no bar: not even tqdm's import (start-up time)
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="cell", smoothing=0.1, dynamic_ncols=True,
                 desc="cells", file=sys.stderr)
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -8,8 +8,10 @@ any split into blocks, in any order, on any number of threads gives the same bit
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -17,7 +19,7 @@ from typing import Mapping, Sequence
 import numba
 import numpy as np
 
-from .compile import CompiledModel
+from .compile import CompiledModel, python_model
 from .engine import common
 from .engine import composition_rejection as _cr
 from .engine import tau as _tau
@@ -33,6 +35,12 @@ __all__ = ["Plan", "Block", "SimulationError", "condition_key", "block_ranges"]
 
 #: cells of the tau-leaping pilot that decides method "auto" (engine.tau.auto_choice)
 AUTO_PILOT_CELLS = 2
+#: above this many reactions ``auto`` skips its plain-Python pilot (the model code would take long to
+#: compile and run as Python; as compile.PILOT_MAX_REACTIONS)
+AUTO_PRECHECK_MAX_REACTIONS = 1000
+#: ... and gives up (leaving the choice to the tau pilot) once a cell's events so far, at their pace,
+#: project to this many times engine.tau.AUTO_MIN_EVENTS (a wrong give-up costs only compiling tau)
+AUTO_PRECHECK_GIVE_UP = 4
 #: default blocks: at most this many bytes of working memory, and at most BLOCK_CELLS cells so that
 #: progress, Ctrl-C and --resume act at a fine grain (results never depend on the block size)
 BLOCK_BYTES = 64 * 2**20
@@ -124,12 +132,17 @@ class Plan:
 
     def resolve_method(self, threads: int | None = None) -> str:
         """``auto`` becomes ssa or tau (``engine.tau.auto_choice``, the reason kept in ``method_reason``)
-        from a pilot of a few cells by tau-leaping over the whole time span (cheap). Deterministic: the
-        pilot uses the run's seed and the first cells' streams."""
+        from a pilot of a few cells by tau-leaping over the whole time span (cheap), unless a plain-Python
+        SSA of the same cells finds so few events that the SSA is chosen anyway (``_few_events``: then
+        tau-leaping is never compiled). Deterministic: the pilots use the run's seed and the first cells."""
         if self.method == AUTO and self.model.events and not METHODS["tau"].time_events:
             self.method, self.method_reason = "ssa", "ssa: the model has events, which tau does not execute"
         if self.method == AUTO and len(self.model.reactions) > _cr.AUTO_ABOVE_REACTIONS:
             self.method, self.method_reason = _cr.METHOD.name, _cr.auto_reason(len(self.model.reactions))
+        if self.method == AUTO:
+            few = _few_events(self)
+            if few is not None:  # the SSA will run: tau-leaping need not be compiled to find that out
+                self.method, self.method_reason = "ssa", f"ssa: few events per cell, the exact SSA is cheap ({few})"
         if self.method == AUTO:
             pilot = dataclasses.replace(self, method=_tau.METHOD.name)
             work = pilot.block(0, AUTO_PILOT_CELLS, threads=threads).work
@@ -230,6 +243,76 @@ class Plan:
                     f"{self.time[d]:g}")
             hint = " (int64 is used only where the model's conservation laws show counts can exceed int32)"
         raise SimulationError(f"cell {first_cell + c} (and {bad.size - 1} more in its block): {what}{hint}")
+
+
+def _few_events(plan: Plan) -> str | None:
+    """Why ``auto`` may choose the SSA without a tau-leaping pilot: its first AUTO_PILOT_CELLS cells, simulated
+    exactly in plain Python (the generated code uncompiled, a few µs per event), fire fewer than half of
+    ``engine.tau.AUTO_MIN_EVENTS`` events each on average (the tau pilot's first test, with a margin for the
+    pilots' different draws). None when they fire more, when the count projected from the first events is far
+    above it (give up early: leaping is likely), or for models with events or too many reactions."""
+    m = plan.model
+    if m.events or len(m.reactions) > AUTO_PRECHECK_MAX_REACTIONS:
+        return None
+    code = python_model(m)
+    if code is None:
+        return None
+    budget = _tau.AUTO_MIN_EVENTS // 2 * AUTO_PILOT_CELLS
+    p, x0, _ = dataclasses.replace(plan, method="ssa").cells(0, AUTO_PILOT_CELLS)
+    rng = np.random.default_rng([plan.seed, plan.condition])
+    total = 0
+    for c in range(AUTO_PILOT_CELLS):
+        try:
+            n = _python_ssa(code, x0[c].tolist(), p[c].tolist(), plan.schedule.times.tolist(),
+                            plan.schedule.values.tolist(), float(plan.time[0]), float(plan.time[-1]), rng,
+                            budget - total)
+        except (ArithmeticError, ValueError):  # Python raises where numba's code gives inf/NaN: ask the tau pilot
+            return None
+        if n is None:
+            return None
+        total += n
+    return f"exact pilot of {AUTO_PILOT_CELLS} cells in plain Python: {total / AUTO_PILOT_CELLS:.3g} events per cell"
+
+
+def _python_ssa(code: dict, x: list, p: list, times: list, values: list, t: float, t_end: float,
+                rng: np.random.Generator, budget: int) -> int | None:
+    """Events of one cell from t to t_end by the direct method on the plain-Python model code; None after
+    ``budget`` events, when the events so far project to AUTO_PRECHECK_GIVE_UP x AUTO_MIN_EVENTS, or if the
+    cell fails."""
+    propensities, fire, n_r = code["propensities"], code["fire"], code["N_REACTIONS"]
+    a = [0.0] * n_r
+    b = max(0, bisect.bisect_right(times, t) - 1)
+    t0, u = t, list(values[b])
+    t_break = times[b + 1] if b + 1 < len(times) else math.inf
+    propensities(x, p, u, a)
+    a0 = math.fsum(a)
+    events = 0
+    while True:
+        draws = rng.random((1024, 2))
+        for e, r in draws.tolist():
+            t_next = t - math.log1p(-e) / a0 if a0 > 0.0 else math.inf
+            if t_next >= t_break and t_break < t_end:  # an input switches: redraw from there (memoryless)
+                t, b = t_break, b + 1
+                u = list(values[b])
+                t_break = times[b + 1] if b + 1 < len(times) else math.inf
+                propensities(x, p, u, a)
+                a0 = math.fsum(a)
+                continue
+            if t_next >= t_end:
+                return events
+            t = t_next
+            target, j = r * a0, 0
+            while j < n_r - 1 and target >= a[j]:
+                target -= a[j]
+                j += 1
+            if math.isnan(fire(j, x, p, u, a)):
+                return None
+            a0 = math.fsum(a)
+            events += 1
+            if events >= budget:
+                return None
+        if events >= 2048 and events * (t_end - t0) > AUTO_PRECHECK_GIVE_UP * _tau.AUTO_MIN_EVENTS * (t - t0):
+            return None
 
 
 def condition_key(parameters: np.ndarray, schedule: Schedule) -> int:

@@ -34,6 +34,14 @@ def input_interval(sched_t, t):
 
 
 @kernel()
+def copy_into(dst, src):
+    """``dst[:] = src`` for 1-d arrays of one length, as a loop: numba's slice assignment compiles its
+    shape-mismatch message (string formatting) into every kernel that uses it, seconds per model."""
+    for k in range(dst.shape[0]):
+        dst[k] = src[k]
+
+
+@kernel()
 def record_state(x, rec, out_row):
     """Copy the recorded species into ``out_row``; False if a count does not fit in its dtype (int32, or
     int64 for a run whose conservation bounds exceed int32), with -1 marking the species that overflowed."""

@@ -10,7 +10,6 @@ a whole count there too); a trigger that reads the state is located by the integ
 from __future__ import annotations
 
 import numpy as np
-from scipy.integrate import LSODA
 
 from .common import OK, event_scratch, events_begin, events_pending, fire_events
 from .interface import Method, Option
@@ -48,6 +47,8 @@ def integrate(change: np.ndarray, x0: np.ndarray, p: np.ndarray, sched_t: np.nda
 
     Triggers that read the state are tested after every integrator step; when one turned true inside a
     step, the crossing is bisected on the step's interpolant and the integration restarts there."""
+    from scipy.integrate import LSODA  # here, not at the top: scipy costs every other command ~0.5 s to import
+
     stoich_t = np.ascontiguousarray(change.T, dtype=np.float64)  # (S, M)
     r = np.empty(change.shape[0])
     out = np.empty((t_grid.size, x0.size))

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (BAD_PROPENSITY, COUNT_OVERFLOW, OK, RESUM_EVERY, diagnose, event_scratch, events_begin,
-                     fire_events, input_interval, next_trigger_time, record_state, total_propensity)
+from .common import (BAD_PROPENSITY, COUNT_OVERFLOW, OK, RESUM_EVERY, copy_into, diagnose, event_scratch,
+                     events_begin, fire_events, input_interval, next_trigger_time, record_state, total_propensity)
 from .interface import Method
 from .kernels import kernel
 from .model_code import N_EVENTS, N_REACTIONS, fire
@@ -56,7 +56,7 @@ def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, search, fired, u,
     n_r = a.shape[0]
     t = t_grid[0]
     b, t_input = input_interval(sched_t, t)
-    u[:] = sched_u[b]
+    copy_into(u, sched_u[b])
     status, detail, t_trigger = events_begin(x, p, u, t, ev, es)
     if status != OK:
         return status, detail, 0
@@ -77,7 +77,7 @@ def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, search, fired, u,
             t = t_break
             if t >= t_input:
                 b, t_input = input_interval(sched_t, t)
-                u[:] = sched_u[b]
+                copy_into(u, sched_u[b])
             if N_EVENTS > 0:
                 status, detail, _ = fire_events(x, p, u, np.nextafter(t, np.inf), ev, es)
                 if status != OK:

@@ -32,14 +32,15 @@ generated ``propensities``/``fire`` code as the SSA; every draw comes from the c
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
-from .common import (BAD_PROPENSITY, COUNT_OVERFLOW, OK, RESUM_EVERY, diagnose, event_scratch, events_begin,
-                     events_pending, fire_events, input_interval, next_trigger_time, record_state, total_propensity)
+from .common import (BAD_PROPENSITY, COUNT_OVERFLOW, OK, RESUM_EVERY, copy_into, diagnose, event_scratch,
+                     events_begin, events_pending, fire_events, input_interval, next_trigger_time, record_state,
+                     total_propensity)
 from .interface import Method, Option
 from .kernels import kernel
 from .model_code import N_EVENTS, N_REACTIONS, fire, propensities
 from .rng import exponential, poisson, uniform
+from .threads import run_cells
 
 METHOD = Method(
     name="tau",
@@ -340,17 +341,19 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
     n_t = t_grid.shape[0]
     t = t_grid[0]
     b, t_input = input_interval(sched_t, t)
-    u[:] = sched_u[b]
+    copy_into(u, sched_u[b])
     status, detail, t_trigger = events_begin(x, p, u, t, ev, es)
     if status != OK:
         return status, detail
     i = 0
     track = opts[DEGRADE_SPLITTING] == 0.0
+    # run-time values, not literals: numba compiles exact_until once more for every literal argument
+    many = np.int64(MAX_EVENTS)
     exact_next = False  # after a leap rejected for turning a trigger true: exact steps first
     while True:
         if t >= t_input:
             b, t_input = input_interval(sched_t, t)
-            u[:] = sched_u[b]
+            copy_into(u, sched_u[b])
         if N_EVENTS > 0 and t >= t_trigger:  # before recording: the state at an event time is the post-event one
             status, detail, _ = fire_events(x, p, u, np.nextafter(t, np.inf), ev, es)
             if status != OK:
@@ -409,8 +412,8 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
         landing = tau >= t_target - t
         if landing:
             tau = t_target - t
-        x_save[:] = x
-        n_ex = 0
+        copy_into(x_save, x)
+        n_ex = np.int64(0)
         for j in range(a.shape[0]):
             if not leap[j]:
                 ex_idx[n_ex] = j
@@ -423,7 +426,7 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
                     a_start[j] = a[j]
                     t_last[j] = t
                     lam[j] = 0.0
-            t_reached, n, failed = exact_until(x, p, u, a, leap, t, t_end, MAX_EVENTS, rng, ex_idx, n_ex, dep_ptr,
+            t_reached, n, failed = exact_until(x, p, u, a, leap, t, t_end, many, rng, ex_idx, n_ex, dep_ptr,
                                                dep_idx, held, t_last, lam)
             if failed:
                 status, detail = diagnose(x, p, u, a)
@@ -442,7 +445,7 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
                     negative = True
             if not negative and N_EVENTS > 0 and events_pending(x, p, u, t_end, es):
                 # the leap turned a trigger true: redo it by exact steps, which find the firing's instant
-                x[:] = x_save
+                copy_into(x, x_save)
                 total_propensity(x, p, u, a)
                 stats[REJECTED] += 1
                 exact_next = True
@@ -456,22 +459,20 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
                 break
             # reject: restore the step's start, halve tau and try again
             stats[REJECTED] += 1
-            x[:] = x_save
+            copy_into(x, x_save)
             total_propensity(x, p, u, a)
             tau *= 0.5
             landing = False
 
 
-@kernel(parallel=True)
-def tau_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, ch_ptr, ch_idx, ch_val,
-              re_ptr, re_idx, re_val, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch, dep_ptr, dep_idx, col_ptr, col_idx, ev_ptr,
-              ev_kind, ev_index, ev_flags):
-    ev = (ev_ptr, ev_kind, ev_index, ev_flags)
-    n_cells = x0.shape[0]
+@kernel()
+def tau_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, ch_ptr, ch_idx,
+              ch_val, re_ptr, re_idx, re_val, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch, dep_ptr, dep_idx, col_ptr, col_idx, ev):
+    """Cells ``first .. last-1`` one after another; every cell reads and writes only its own rows."""
     n_r = N_REACTIONS
     n_s = x0.shape[1]
     rd_j, fd_ptr, fd_k = fd_layout(rd_ptr, rd_idx, rd_fd, col_ptr, col_idx, n_s)
-    for c in prange(n_cells):
+    for c in range(first, last):
         x = x0[c].copy()
         a = np.empty(n_r)
         leap = np.zeros(n_r, dtype=np.bool_)
@@ -499,7 +500,17 @@ def tau_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, wo
                                         rd_j, fd_ptr, fd_k, dep_ptr, dep_idx, col_ptr, col_idx, leap, x_save, firings,
                                         mu, sig, g, lread, rate, inv, frz, sd_rel, mu_rel, el, a_fd, dx, held,
                                         a_start, t_last, lam, ex_idx, work[c],
-                                        np.empty(sched_u.shape[1]), ev, event_scratch(ev_ptr))
+                                        np.empty(sched_u.shape[1]), ev, event_scratch(ev[0]))
+
+
+def tau_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, ch_ptr, ch_idx, ch_val,
+              re_ptr, re_idx, re_val, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch, dep_ptr, dep_idx, col_ptr, col_idx, ev_ptr,
+              ev_kind, ev_index, ev_flags):
+    """Simulate a block of cells on the threads numba is set to use (a serial kernel per thread, as the SSA:
+    numba's parallel compile of a ``prange`` block kernel cost about as much as the rest of tau's compile)."""
+    run_cells(tau_cells, x0.shape[0], x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts,
+              ch_ptr, ch_idx, ch_val, re_ptr, re_idx, re_val, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch, dep_ptr, dep_idx,
+              col_ptr, col_idx, (ev_ptr, ev_kind, ev_index, ev_flags))
 
 
 #: ``auto`` leaps only when a pilot predicts at least this many events per cell (below it the exact SSA

@@ -27,6 +27,11 @@ def builtin_models() -> dict[str, str]:
     return out
 
 
+def _builtin_names() -> set[str]:
+    """Built-in model names, without parsing every model file as ``builtin_models`` does for the descriptions."""
+    return {e.name[:-5] for e in resources.files("stochins.models").iterdir() if e.name.endswith(".yaml")}
+
+
 def load_model(model: ModelLike, *, sbml: Mapping[str, object] | None = None) -> CompiledModel:
     """A built-in name, a model YAML or SBML (.xml, .sbml) path, a :class:`Network`, a compiled model or a
     ``gillespy2.Model``. ``sbml``: import options for SBML files (``substance_scale``, ``inputs``,
@@ -44,7 +49,7 @@ def load_network(model: ModelLike, *, sbml: Mapping[str, object] | None = None) 
         return model
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
-        if not path.suffix and str(model) in builtin_models():
+        if not path.suffix and str(model) in _builtin_names():
             with resources.as_file(resources.files("stochins.models") / f"{model}.yaml") as p:
                 return Network.from_yaml(p)
         if path.suffix.lower() in (".yaml", ".yml"):
