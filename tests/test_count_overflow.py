@@ -41,23 +41,26 @@ def test_conservation_bounds_on_a_small_network():
     assert count_bounds(change, x0, np.arange(6)).tolist() == [6, 4, 4, 7, 3, np.inf]
 
 
-def test_the_fast_analysis_agrees_with_one_programme_per_species():
-    """wide_species (two programmes, usually) against count_bounds (one per species) on random networks
-    whose bounds fall on both sides of int32."""
+def test_the_fast_analysis_agrees_with_one_programme_per_species(tmp_path, monkeypatch):
+    """wide_species (two programmes, usually, whose certificate is cached per network) against count_bounds
+    (one per species) on random networks whose bounds fall on both sides of int32: each network twice, the
+    second time at other initial counts, answered from the first call's cached certificate."""
+    monkeypatch.setenv("STOCHINS_CACHE_DIR", str(tmp_path))  # a cold cache: the first call proves, the second reads
     rng = np.random.default_rng(7)
     wide_seen = unbounded_seen = 0
     for _ in range(150):
         s, m = rng.integers(2, 7), rng.integers(1, 8)
         change = rng.integers(-2, 3, size=(m, s)) * (rng.random((m, s)) < 0.5)
-        x0 = rng.integers(0, 3, size=s) * rng.choice([10, 10**9], size=s)
         species = np.arange(s)
-        naive = count_bounds(change, x0, species)
-        assert np.array_equal(_unbounded(change, species), ~np.isfinite(naive))
-        expected = [(f"S{i}", b) for i, b in enumerate(naive) if np.isfinite(b) and b > INT32_MAX]
-        assert wide_species(change, x0, species, [f"S{i}" for i in range(s)]) == expected
-        wide_seen += bool(expected)
-        unbounded_seen += bool(np.isinf(naive).any())
-    assert wide_seen >= 5 and unbounded_seen >= 5  # both branches were exercised
+        for _ in range(2):
+            x0 = rng.integers(0, 3, size=s) * rng.choice([10, 10**9], size=s)
+            naive = count_bounds(change, x0, species)
+            assert np.array_equal(_unbounded(change, species), ~np.isfinite(naive))
+            expected = [(f"S{i}", b) for i, b in enumerate(naive) if np.isfinite(b) and b > INT32_MAX]
+            assert wide_species(change, x0, species, [f"S{i}" for i in range(s)]) == expected
+            wide_seen += bool(expected)
+            unbounded_seen += bool(np.isinf(naive).any())
+    assert wide_seen >= 10 and unbounded_seen >= 10  # both branches were exercised
 
 
 @pytest.fixture(scope="module")

@@ -149,8 +149,9 @@ def test_a_run_imports_what_it_uses_and_a_second_process_compiles_nothing(cache,
                               timeout=600)
         assert proc.returncode == 0, proc.stderr
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    for r in runs:
+    for k, r in enumerate(runs):
         assert r["status"] == 0
-        loaded = [m for m in NOT_IMPORTED if m in r["modules"]]
+        # the first run of a network also proves its conservation bounds with scipy.optimize (then cached)
+        loaded = [m for m in NOT_IMPORTED if m in r["modules"] and not (k == 0 and m == "scipy.optimize")]
         assert loaded == [], f"stochins run loaded {loaded}"
     assert runs[1]["compiled"] == [], f"a cached run compiled {runs[1]['compiled']}"
