@@ -13,6 +13,7 @@ cache keys the compiled code to the instance's file, whose name is a hash of eve
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import inspect
 import re
@@ -53,13 +54,16 @@ _RELATIVE = re.compile(r"^from \.(\w+) import ", re.M)
 _PACKAGE = __name__.rsplit(".", 1)[0]  # stochins.engine
 
 
-def relative_imports(module: str) -> list[str]:
-    """Engine modules that ``module`` imports relatively (``from .X import``), in order."""
+@functools.lru_cache(maxsize=None)
+def relative_imports(module: str) -> tuple[str, ...]:
+    """Engine modules that ``module`` imports relatively (``from .X import``), in order (parsed once per
+    process: block dispatch asks for every block)."""
     tree = ast.parse(engine_source(module))
-    return [f"{_PACKAGE}.{n.module}" for n in tree.body
-            if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module]
+    return tuple(f"{_PACKAGE}.{n.module}" for n in tree.body
+                 if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module)
 
 
+@functools.lru_cache(maxsize=None)
 def per_model(module: str) -> bool:
     """True if the module's kernels call model code, directly or through another engine module."""
     deps = relative_imports(module)
