@@ -301,3 +301,28 @@ def test_one_compile_serves_every_model(tmp_path):
     print(f"\nfirst process {runs[0][1]:.1f} s, second model's process {runs[1][1]:.1f} s")
     hits, misses = runs[1][0]
     assert hits >= 1 and misses == 0
+
+
+def test_a_method_that_cannot_run_the_events_is_refused_before_any_output(tmp_path):
+    """`cr` runs no events: the run (and validate) stop with one line and exit 2 before the output file
+    exists, so the corrected run file needs no --overwrite."""
+    from stochins.cli import main
+
+    (tmp_path / "model.yaml").write_text(textwrap.dedent("""
+        name: decay_with_refill
+        species: {A: 50}
+        parameters: {k: 0.1}
+        reactions:
+          decay: {equation: "A -> 0", rate: k}
+        events:
+          refill: {trigger: "t >= 1", assign: {A: "A + 10"}}
+        """), encoding="utf-8")
+    run = tmp_path / "run.yaml"
+    out = tmp_path / "out.h5"
+    run.write_text(f"model: model.yaml\ncells: 2\nmethod: cr\ntime: {{end: 2, samples: 3}}\n"
+                   f"output: {{path: {out}}}\n", encoding="utf-8")
+    for verb in ("validate", "run"):
+        assert main([verb, str(run)]) == 2
+        assert not out.exists()
+    with pytest.raises(stochins.ArgumentError, match="does not execute events"):
+        stochins.simulate(str(tmp_path / "model.yaml"), cells=1, t_end=1, method="cr")

@@ -333,13 +333,15 @@ def _models(args) -> int:
 
 
 def _methods(args) -> int:
+    from .engine.composition_rejection import AUTO_ABOVE_REACTIONS
     from .engine.methods import AUTO, METHODS
 
     for m in METHODS.values():
         print(f"{m.name:6s} {'exact' if m.exact else 'approximate'} — {m.summary} ({m.reference})")
         for o in m.options:
             print(f"         {m.name}.{o.name} = {o.default:g}  ({o.range()}): {o.doc}")
-    print(f"{AUTO:6s} chooses ssa or tau per condition from a short tau-leaping pilot (see the README)")
+    print(f"{AUTO:6s} chooses per condition: cr above {AUTO_ABOVE_REACTIONS} reactions (models without events), "
+          f"otherwise ssa or tau from short pilots (see the README)")
     return 0
 
 

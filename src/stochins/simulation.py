@@ -24,7 +24,7 @@ from .engine import common
 from .engine import composition_rejection as _cr
 from .engine import tau as _tau
 from .engine.kernels import per_model
-from .engine.methods import AUTO, METHODS, get_method, method_names
+from .engine.methods import AUTO, METHODS, Method, get_method, method_names
 from .engine.rng import seed_streams
 from .errors import ArgumentError, SimulationError
 from .observables import Observables, split_record
@@ -45,6 +45,16 @@ AUTO_PRECHECK_GIVE_UP = 4
 #: progress, Ctrl-C and --resume act at a fine grain (results never depend on the block size)
 BLOCK_BYTES = 64 * 2**20
 BLOCK_CELLS = 1024
+
+
+def _check_events(model: CompiledModel, method: Method) -> None:
+    """Refuse a method that cannot execute the model's events, before any output exists."""
+    if model.events and not method.time_events:
+        raise ArgumentError(f"method {method.name} does not execute events yet (model events: "
+                            f"{', '.join(model.events)}); use method ssa")
+    if model.state_events and not method.state_events:
+        raise ArgumentError(f"method {method.name}: events triggered by the state "
+                            f"({', '.join(model.state_events)}) need a stochastic method (ssa)")
 
 
 @dataclass
@@ -99,7 +109,7 @@ class Plan:
                variability: Mapping[str, Mapping] | None = None) -> "Plan":
         """A validated plan; ``options`` are method options per method name (e.g. ``{"tau": {...}}``)."""
         if method != AUTO:
-            get_method(method)
+            _check_events(model, get_method(method))
         elif not isinstance(method, str):
             raise ArgumentError(f"method: expected one of {', '.join(method_names())}, got {method!r}")
         if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
@@ -137,7 +147,7 @@ class Plan:
         tau-leaping is never compiled). Deterministic: the pilots use the run's seed and the first cells."""
         if self.method == AUTO and self.model.events and not METHODS["tau"].time_events:
             self.method, self.method_reason = "ssa", "ssa: the model has events, which tau does not execute"
-        if self.method == AUTO and len(self.model.reactions) > _cr.AUTO_ABOVE_REACTIONS:
+        if self.method == AUTO and len(self.model.reactions) > _cr.AUTO_ABOVE_REACTIONS and not self.model.events:
             self.method, self.method_reason = _cr.METHOD.name, _cr.auto_reason(len(self.model.reactions))
         if self.method == AUTO:
             few = _few_events(self)
@@ -152,12 +162,7 @@ class Plan:
     # ------------------------------------------------------------------ simulation
     def block(self, first_cell: int, n: int, threads: int | None = None) -> Block:
         method = METHODS[self.resolve_method(threads)]
-        if self.model.events and not method.time_events:
-            raise ArgumentError(f"method {method.name} does not execute events yet (model events: "
-                                f"{', '.join(self.model.events)}); use method ssa")
-        if self.model.state_events and not method.state_events:
-            raise ArgumentError(f"method {method.name}: events triggered by the state "
-                                f"({', '.join(self.model.state_events)}) need a stochastic method (ssa)")
+        _check_events(self.model, method)
         p, x0, drawn = self.cells(first_cell, n)
         observe = Observables(self.model, self.observables)
         kernel_record = self.record + [s for s in observe.species if s not in self.record]
