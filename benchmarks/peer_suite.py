@@ -124,6 +124,12 @@ def table(key: str, budget: float, ours: tuple[str, ...] = OURS) -> dict:
             "events_per_cell": per_cell, "loadavg": os.getloadavg(), "rows": rows}
 
 
+def _peer_row(n: int, wall: float, cpu_s: float, per_cell: float, build: float) -> dict:
+    """A peer's row: its trajectories count our mean events per cell each (the same law)."""
+    return {"trajectories": n, "wall_s": wall, "cpu_s": cpu_s, "events_per_s": n * per_cell / wall,
+            "events_per_cpu_s": n * per_cell / cpu_s, "build_s": build}
+
+
 def _max_z(a: np.ndarray, b: np.ndarray) -> float | None:
     """Largest |z| over species of the difference of means (species a peer does not report skipped)."""
     if len(a) < 2 or len(b) < 2:
@@ -150,8 +156,7 @@ def _gillespy2(solver_name: str, **run_kwargs):
         n, res, wall, c = grow(lambda n: solver.run(number_of_trajectories=n, seed=5, **run_kwargs), budget)
         res = [res] if n == 1 and not isinstance(res, list) and hasattr(res, "keys") else res
         final = np.array([[float(np.asarray(tr[s])[-1]) for s in species] for tr in res])
-        return {"trajectories": n, "wall_s": wall, "cpu_s": c, "events_per_s": n * per_cell / wall,
-                "events_per_cpu_s": n * per_cell / c, "build_s": build}, final
+        return _peer_row(n, wall, c, per_cell, build), final
 
     return row
 
@@ -178,8 +183,7 @@ def _rebop(model, kw, budget, per_cell, species):
     _, build, _ = timed(lambda: run_n(1))
     n, res, wall, c = grow(run_n, budget, cap=200_000)
     final = np.array([[float(ds[x].values[-1]) for x in species] for ds in res])
-    return {"trajectories": n, "wall_s": wall, "cpu_s": c, "events_per_s": n * per_cell / wall,
-            "events_per_cpu_s": n * per_cell / c, "build_s": build}, final
+    return _peer_row(n, wall, c, per_cell, build), final
 
 
 def _sbml(model, kw) -> str:
@@ -213,8 +217,7 @@ def _roadrunner(model, kw, budget, per_cell, species):
         return out
 
     n, res, wall, c = grow(run_n, budget, cap=200_000)
-    return {"trajectories": n, "wall_s": wall, "cpu_s": c, "events_per_s": n * per_cell / wall,
-            "events_per_cpu_s": n * per_cell / c, "build_s": build_s}, np.array(res)
+    return _peer_row(n, wall, c, per_cell, build_s), np.array(res)
 
 
 def _copasi(method_type: str, epsilon: float | None = None):
@@ -255,8 +258,7 @@ def _copasi(method_type: str, epsilon: float | None = None):
             return out
 
         n, res, wall, c = grow(run_n, budget, cap=200_000)
-        return {"trajectories": n, "wall_s": wall, "cpu_s": c, "events_per_s": n * per_cell / wall,
-                "events_per_cpu_s": n * per_cell / c, "build_s": build_s}, np.array(res, dtype=float)
+        return _peer_row(n, wall, c, per_cell, build_s), np.array(res, dtype=float)
 
     return row
 
