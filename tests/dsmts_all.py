@@ -93,9 +93,16 @@ def check_case(case: str, sbml: Path, mean_csv: Path, sd_csv: Path, *, n: int = 
         return CaseResult(case, "refused", str(exc).replace(str(sbml), sbml.name), seconds=time.perf_counter() - start)
     if not np.allclose(res.time, times):
         raise ValueError(f"{case}: reference times differ from the recorded grid")
+    status, detail, n_mean, n_sd = judge(case, names, mean, sd, lambda name: res[name].astype(float))
+    return CaseResult(case, status, detail, n_mean, n_sd, time.perf_counter() - start)
+
+
+def judge(case: str, names: list[str], mean: np.ndarray, sd: np.ndarray, samples) -> tuple[str, str, int, int]:
+    """(status, detail, mean and SD excursions) of the criteria on samples(name) (n, T) for every output species
+    (one judge for our SSA and for the peers in benchmarks/peer_dsmts.py)."""
     problems, notes, n_mean, n_sd = [], [], 0, 0
     for k, name in enumerate(names):
-        x = res[name].astype(float)
+        x = samples(name)
         exact = sd[:, k] == 0
         if not (x[:, exact] == mean[exact, k]).all():
             problems.append(f"{name}: deterministic points differ")
@@ -112,8 +119,8 @@ def check_case(case: str, sbml: Path, mean_csv: Path, sd_csv: Path, *, n: int = 
             problems.append(f"{name}: {bad_mean} mean / {bad_sd} SD excursions (max |Z| {np.nanmax(np.abs(z)):.2f}, "
                             f"max |Y| {np.nanmax(np.abs(y)):.2f})")
     detail = "; ".join(problems + notes) or \
-        f"{n_mean} mean, {n_sd} SD excursions over {len(names)} species x {times.size} times"
-    return CaseResult(case, "FAIL" if problems else "pass", detail, n_mean, n_sd, time.perf_counter() - start)
+        f"{n_mean} mean, {n_sd} SD excursions over {len(names)} species x {mean.shape[0]} times"
+    return ("FAIL" if problems else "pass"), detail, n_mean, n_sd
 
 
 def upstream_case(folder: Path, **kw) -> CaseResult:
