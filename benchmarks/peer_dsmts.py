@@ -306,8 +306,27 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+#: why the other peers fail, read from their mean paths (peer_dsmts.json) and generated code, 2026-12-02
+OTHER_FAILURES = """
+## The other peers' failures
+
+- libroadrunner 2.10 gillespie, the time events (00028 X := 50 at t = 25; 00029 X := 20 at t = 22.5;
+  00032 P := 100, P2 := 0 at t = 25): the event fires at the first reaction after its time, and the
+  output at t = 25 is the state before it (00028: mean X 9.2 at t = 25 against exactly 50, 41.6 at
+  t = 26 against 46.2). libroadrunner warns that time is not continuous for events under gillespie; its
+  state event (00033) passes.
+- gillespy2 1.8.3 SSACSolver, through `gillespy2.import_SBML`: boundary species are simulated like
+  ordinary ones (00006: Sink reaches 433 at t = 50 against a constant 0; 00024–00026: Source, an
+  unsigned int, wraps to 2^32 − 10 after its first immigration); a species in concentration is read as
+  a count (00011: X(50) = 60.7, 00001's answer, against 77.9); `X/2` in a rate law is C++ integer
+  division of the unsigned count (00015: 58.8 against 60.65); a local parameter is renamed but the
+  rate law keeps reading the global one (00022: immigration 10 not 5, X(50) = 99.3 against 49.7;
+  00027: 19.9 against 9.9). It refuses events (00028, 00029, 00032, 00033) and assignment rules (00019).
+"""
+
+
 def write_markdown(run: dict, dsmts: Path, out: Path) -> None:
-    text = markdown(run["rows"], run["head"], run["peers"])
+    text = markdown(run["rows"], run["head"], run["peers"]) + OTHER_FAILURES
     if any(r["case"] == "00030" for r in run["rows"]):
         text += "\n".join(explain_00030(run["rows"], dsmts / "00030")) + "\n"
     (out / "peer_dsmts.md").write_text(text, encoding="utf-8")

@@ -5,7 +5,8 @@ threads (first-call time = compile or cache load, then warm runs); gillespy2's S
 timed), TauLeapingCSolver, TauHybridCSolver and NumPySSASolver; rebop (mass-action models only, its
 sparse mode: it cannot take our rate expressions); libroadrunner's gillespie and COPASI's direct
 method, Gibson–Bruck next-reaction method and tau-leaping (both from our own SBML export, ``to_sbml``,
-with the run's parameters and inputs set). Every row gets wall and CPU time (children included, so
+with the run's parameters and inputs set; COPASI's stochastic correction of rate laws off, see
+``copasi_datamodel``). Every row gets wall and CPU time (children included, so
 the C++ solvers' subprocesses count), events/s, and the ratio to gillespy2's SSACSolver of events per
 CPU-second (on a loaded machine wall time says more about the other processes than about the
 simulator). Peers' events are trajectories × our SSA's mean events per cell (the same law, so the
