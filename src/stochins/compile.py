@@ -307,7 +307,9 @@ def _generate_code(model: CompiledModel) -> dict:
                for s, _ in network.reactions[n].reactants if not network.species[s].constant}
     args = (stochastic, deterministic, derived, P, change_m, depends, guarded, M)
     order = _search_order(network, _generate(*args), species, parameters, inputs, len(derived))
-    model_code = _generate(*args, order=order)
+    watched = events.trigger_species(sidx)
+    stops = [j for j in range(M) if any(change_m[j, s] for s in watched)]
+    model_code = _generate(*args, order=order, stops=stops)
     model_code += events.code(derived)
     # with rng.py's text: numba's cache of the generated code does not notice changes of the functions it calls
     code_hash = hashlib.sha256((_HEADER + model_code + numba.__version__ + __version__
@@ -503,8 +505,10 @@ _ONE_EXIT = "    return delta if len(x) + len(p) + len(u) + len(a) >= 0 else NAN
 
 
 def _generate(stochastic, deterministic, derived, n_params, change, depends, guarded, n_reactions,
-              order: list[int] | None = None) -> str:
-    """The model module's text; with ``order``, also ``search_fire`` (channels searched in that order)."""
+              order: list[int] | None = None, stops: list[int] = ()) -> str:
+    """The model module's text; with ``order``, also ``search_fire`` (channels searched in that order).
+    ``stops``: the channels whose firing may turn a trigger that reads the state; ``direct_events``
+    returns after each of them (code -1) for the kernel to test the triggers (none: the loop is as before)."""
     out = [f"N_REACTIONS = {n_reactions}", "", "",
            "@kernel()", "def derive(p):",
            '    """Per-cell constants hoisted out of the propensities (see compile._Hoist)."""',
@@ -525,20 +529,24 @@ def _generate(stochastic, deterministic, derived, n_params, change, depends, gua
         out += branch(j, "        ")
     out += ["    else:", "        delta = NAN", _ONE_EXIT]
     if order is not None:
-        search = _search(order, branch, "        ")  # made once (10^4 reactions: megabytes of text)
+        search = _search(order, branch, "        ", stops)  # made once (10^4 reactions: megabytes of text)
         out += ["", "", f"SEARCH_ORDER = {tuple(order)!r}", "", "",
                 "@kernel()", "def search_fire(target, x, p, u, a):"] + [line[4:] for line in search] + [_ONE_EXIT]
         out += ["", "", "@kernel()", "def direct_events(t_next, t_rec, t_break, a0, events, x, p, u, a, rng):",
                 '    """The direct method\'s event loop with ``search_fire`` inline (a call per event costs a fifth',
                 '    of the event: arguments, spilled registers). See engine/model_code.py."""',
                 "    while True:",
-                "        t = t_next",
-                "        target = uniform(rng) * a0"]
+                "        t = t_next"]
+        out += ["        stop = False"] if stops else []
+        out += ["        target = uniform(rng) * a0"]
         out += search
         out += ["        if not delta < INF:  # round-off left the running total above the true sum, or NaN",
                 "            return t, t, a0, events, delta",
                 "        a0 += delta",
-                "        events += 1",
+                "        events += 1"]
+        out += ["        if stop:  # a state trigger may have turned: the kernel tests them",
+                "            return t, t, a0, events, -1.0"] if stops else []
+        out += [
                 f"        if events % {RESUM_EVERY} == 0:",
                 "            return t, t, a0, events, INF",
                 "        t_next = t + exponential(rng) / a0 if a0 > 0.0 else INF",
@@ -547,12 +555,15 @@ def _generate(stochastic, deterministic, derived, n_params, change, depends, gua
     return "\n".join(out) + "\n"
 
 
-def _search(order: list[int], branch: "_Branch", indent: str) -> list[str]:
+def _search(order: list[int], branch: "_Branch", indent: str, stops: list[int] = ()) -> list[str]:
     """Subtract propensities from ``target`` in ``order`` and fire the first channel that brings it to
-    <= 0, setting ``delta`` (INF if none does): a loop left by break, so that its end is the one exit."""
+    <= 0, setting ``delta`` (INF if none does): a loop left by break, so that its end is the one exit.
+    A channel in ``stops`` also sets ``stop`` (read by ``direct_events`` only)."""
     out = [f"{indent}while True:"]
+    stops = set(stops)
     for j in order:
         out += [f"{indent}    target -= a[{j}]", f"{indent}    if target <= 0.0:"] + branch(j, indent + "        ")
+        out += [f"{indent}        stop = True"] if j in stops else []
         out.append(f"{indent}        break")
     return out + [f"{indent}    delta = INF", f"{indent}    break"]
 
@@ -589,6 +600,11 @@ class _Events:
             self.times += found
             if network.events[name].trigger.symbols - {"t", "time"} - set(parameters):
                 self.state_triggered.append(name)
+
+    def trigger_species(self, sidx: Mapping[str, int]) -> set[int]:
+        """The species that triggers read: a firing that changes one may turn a trigger."""
+        trees = [self._tree(self.network.events[name].trigger) for name in self.state_triggered]
+        return {sidx[n.id] for tree in trees for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in sidx}
 
     def _tree(self, expr) -> ast.expr:
         return self.scale.visit(ast.parse(ast.unparse(expr.tree), mode="eval")).body

@@ -117,6 +117,21 @@ def next_trigger_time(times, t):
 
 
 @kernel()
+def pass_breakpoint(x, p, u, t, t_input, t_trigger, sched_t, sched_u, ev, es):
+    """At a breakpoint t (an input's or a trigger time): switch the inputs if it is an input's, then
+    execute the events due. Returns (status, detail, the next input breakpoint, the next trigger time)."""
+    if t >= t_input:
+        b, t_input = input_interval(sched_t, t)
+        copy_into(u, sched_u[b])
+    if N_EVENTS > 0:
+        status, detail, _ = fire_events(x, p, u, np.nextafter(t, np.inf), ev, es)
+        if status != OK:
+            return status, detail, t_input, t_trigger
+        t_trigger = next_trigger_time(es[0], t)
+    return OK, -1, t_input, t_trigger
+
+
+@kernel()
 def events_pending(x, p, u, t, es):
     """True if some trigger turned from false to true since the last look (nothing is executed)."""
     prev, on = es[1], es[2]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .common import (BAD_PROPENSITY, COUNT_OVERFLOW, OK, RESUM_EVERY, copy_into, diagnose, event_scratch,
-                     events_begin, fire_events, input_interval, next_trigger_time, record_state, total_propensity)
+                     events_begin, fire_events, input_interval, pass_breakpoint, record_state, total_propensity)
 from .interface import Method
 from .kernels import kernel
 from .model_code import N_EVENTS, N_REACTIONS, fire
@@ -75,14 +75,10 @@ def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, search, fired, u,
                     return COUNT_OVERFLOW, i, events
                 i += 1
             t = t_break
-            if t >= t_input:
-                b, t_input = input_interval(sched_t, t)
-                copy_into(u, sched_u[b])
-            if N_EVENTS > 0:
-                status, detail, _ = fire_events(x, p, u, np.nextafter(t, np.inf), ev, es)
-                if status != OK:
-                    return status, detail, events
-                t_trigger = next_trigger_time(es[0], t)
+            status, detail, t_input, t_trigger = pass_breakpoint(x, p, u, t, t_input, t_trigger, sched_t, sched_u,
+                                                                 ev, es)
+            if status != OK:
+                return status, detail, events
             a0, bad = total_propensity(x, p, u, a)
             if bad >= 0:
                 return BAD_PROPENSITY, bad, events
