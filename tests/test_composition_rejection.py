@@ -45,7 +45,8 @@ def run_kernel(model, arrays, x, p, u, t_end: float = 0.0, seed: int = 1):
     grid = np.array([0.0, t_end]) if t_end > 0 else np.array([0.0])
     out = np.zeros((grid.size, 1), dtype=np.int32)
     status, detail, events = cr.cr_cell(x, p, np.array([0.0]), np.array(u, dtype=np.float64)[None, :], grid,
-                                        np.array([0]), rng, out, np.zeros(m), tuple(arrays), stack, g, np.arange(m))
+                                        np.array([0]), rng, out, np.zeros(m), tuple(arrays), stack, g, np.arange(m),
+                                        np.empty(len(u)), cr.event_scratch(tuple(arrays)))
     return status, detail, x, g[0].copy(), events
 
 

@@ -601,6 +601,14 @@ class _Events:
             if network.events[name].trigger.symbols - {"t", "time"} - set(parameters):
                 self.state_triggered.append(name)
 
+    def program_trees(self) -> list[ast.expr]:
+        """The trees ``code`` prints, in the order of the composition-rejection programs: the triggers, the
+        trigger times, the priorities (0 without one), then every assignment's value in ``arrays``' order."""
+        events = [self.network.events[n] for n in self.names]
+        return ([self._tree(ev.trigger) for ev in events] + list(self.times)
+                + [self._tree(ev.priority) if ev.priority is not None else ast.Constant(0.0) for ev in events]
+                + [self._tree(v) for ev in events for v in ev.assignments.values()])
+
     def trigger_species(self, sidx: Mapping[str, int]) -> set[int]:
         """The species that triggers read: a firing that changes one may turn a trigger."""
         trees = [self._tree(self.network.events[name].trigger) for name in self.state_triggered]
@@ -769,7 +777,7 @@ def _search_order(network: Network, base_code: str, species, parameters, inputs,
 # ---------------------------------------------------------------------- arrays for model-independent kernels
 def _cr_arrays(model: CompiledModel) -> tuple[np.ndarray, ...]:
     """(kind, prog_ptr, op, arg, consts, ma_ptr, ma_species, ma_order, ch_ptr, ch_species, ch_delta, dep_ptr,
-    dep_index): reaction j's propensity is, for kind 0 (mass action whose rate reads no species), its
+    dep_index, layout, ev_ptr, ev_kind, ev_index, ev_flags, watch): reaction j's propensity is, for kind 0 (mass action whose rate reads no species), its
     program's value (rate constant, cell-size factor and 1/n! per reactant: parameters and inputs only)
     times the falling factorials x(x-1)..(x-n+1) of its reactants ma_ptr[j]..ma_ptr[j+1]; for kind 1 its
     program's value (the whole propensity, as the generated code computes it). Programs are postfix
@@ -777,7 +785,12 @@ def _cr_arrays(model: CompiledModel) -> tuple[np.ndarray, ...]:
 
     A kind-1 program is the hoisted tree the generated code is printed from (``_Hoist``): its
     parameter-only parts read the derived per-cell constants, whose programs follow the reactions'
-    (program M + k computes p[P + 2 + k]; the kernel runs them at a cell's start)."""
+    (program M + k computes p[P + 2 + k]; the kernel runs them at a cell's start).
+
+    Events: layout = (D derived constants, E events, T trigger times, P parameters); after the derived
+    constants' programs come the E triggers', the T trigger times', the E priorities' and one per
+    assignment (``_Events.program_trees``); then the event arrays (``_Events.arrays``) and per reaction
+    whether its firing changes a species that a trigger reads (then the kernel tests the triggers)."""
     net = model.network
     sidx = {s: i for i, s in enumerate(model.species)}
     hoisted, hoist = model._codegen[0][False], model._codegen[1]
@@ -798,6 +811,13 @@ def _cr_arrays(model: CompiledModel) -> tuple[np.ndarray, ...]:
             ma.append([])
     for tree in hoist.derived.values():
         program.add(tree)
+    events = model._codegen[3]
+    program.names.update({"t": (program.cr.TIME, 0), "time": (program.cr.TIME, 0)})  # in triggers: time
+    for tree in events.program_trees():
+        program.add(tree)
+    watched = events.trigger_species(sidx)
+    watch = np.array([any(model.change[j, s] for s in watched) for j in range(len(model.reactions))], dtype=np.int64)
+    layout = np.array([len(hoist.derived), len(events.names), len(events.times), len(model.parameters)], dtype=np.int64)
 
     def csr(rows: list[list[tuple[int, int]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ptr = np.cumsum([0] + [len(row) for row in rows]).astype(np.int64)
@@ -807,7 +827,8 @@ def _cr_arrays(model: CompiledModel) -> tuple[np.ndarray, ...]:
     changes = [[(int(i), int(model.change[j, i])) for i in np.flatnonzero(model.change[j])]
                for j in range(len(model.reactions))]
     dep_ptr, dep_idx, _ = csr([[(k, 0) for k in d] for d in model.depends])
-    return (np.array(kind, dtype=np.int64), *program.arrays(), *csr(ma), *csr(changes), dep_ptr, dep_idx)
+    return (np.array(kind, dtype=np.int64), *program.arrays(), *csr(ma), *csr(changes), dep_ptr, dep_idx, layout,
+            *model.event_arrays, watch)
 
 
 class _Program:
