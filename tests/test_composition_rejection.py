@@ -304,10 +304,16 @@ def test_one_compile_serves_every_model(tmp_path):
     assert hits >= 1 and misses == 0
 
 
-def test_a_method_that_cannot_run_the_events_is_refused_before_any_output(tmp_path):
-    """`cr` runs no events: the run (and validate) stop with one line and exit 2 before the output file
-    exists, so the corrected run file needs no --overwrite."""
+def test_a_method_that_cannot_run_the_events_is_refused_before_any_output(tmp_path, monkeypatch):
+    """A method that declares it runs no events (every method runs them now: ``cr`` is made to declare
+    so here) is refused by the run (and validate) with one line and exit 2 before the output file exists,
+    so the corrected run file needs no --overwrite."""
+    import dataclasses
+
     from stochins.cli import main
+    from stochins.engine.methods import METHODS
+
+    monkeypatch.setitem(METHODS, "cr", dataclasses.replace(METHODS["cr"], time_events=False, state_events=False))
 
     (tmp_path / "model.yaml").write_text(textwrap.dedent("""
         name: decay_with_refill
