@@ -46,7 +46,7 @@ def run_kernel(model, arrays, x, p, u, t_end: float = 0.0, seed: int = 1):
     out = np.zeros((grid.size, 1), dtype=np.int32)
     status, detail, events = cr.cr_cell(x, p, np.array([0.0]), np.array(u, dtype=np.float64)[None, :], grid,
                                         np.array([0]), rng, out, np.zeros(m), tuple(arrays), stack, g, np.arange(m),
-                                        np.empty(len(u)), cr.event_scratch(tuple(arrays)))
+                                        np.empty(len(u) + 1), cr.event_scratch(tuple(arrays)))
     return status, detail, x, g[0].copy(), events
 
 

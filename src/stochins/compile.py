@@ -812,7 +812,8 @@ def _cr_arrays(model: CompiledModel) -> tuple[np.ndarray, ...]:
     for tree in hoist.derived.values():
         program.add(tree)
     events = model._codegen[3]
-    program.names.update({"t": (program.cr.TIME, 0), "time": (program.cr.TIME, 0)})  # in triggers: time
+    time = (program.cr.INPUT, len(model.inputs))  # in triggers: the time, one more input (see the kernel)
+    program.names.update({"t": time, "time": time})
     for tree in events.program_trees():
         program.add(tree)
     watched = events.trigger_species(sidx)

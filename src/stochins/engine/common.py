@@ -35,9 +35,9 @@ def input_interval(sched_t, t):
 
 @kernel()
 def copy_into(dst, src):
-    """``dst[:] = src`` for 1-d arrays of one length, as a loop: numba's slice assignment compiles its
+    """``dst[:len(src)] = src`` for 1-d arrays, as a loop: numba's slice assignment compiles its
     shape-mismatch message (string formatting) into every kernel that uses it, seconds per model."""
-    for k in range(dst.shape[0]):
+    for k in range(src.shape[0]):
         dst[k] = src[k]
 
 

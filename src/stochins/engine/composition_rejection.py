@@ -43,13 +43,14 @@ METHOD = Method(
     exact=True, stochastic=True, module=__name__, entry="cr_block", needs=("cr_arrays",))
 
 # Opcodes of the programs (compile._Program emits them; the argument is an index into the constants, the
-# parameter vector, the inputs or the state, or a jump target relative to the program; TIME: the time).
-CONST, PARAM, INPUT, SPECIES, TIME = 0, 1, 2, 3, 4
-ADD, SUB, MUL, DIV, POW, NEG, NOT = 5, 6, 7, 8, 9, 10, 11
-LT, LE, GT, GE, EQ, NE = 12, 13, 14, 15, 16, 17
-AND, OR, MIN, MAX = 18, 19, 20, 21
-EXP, LOG, LOG10, SQRT, FLOOR, CEIL, ABS = 22, 23, 24, 25, 26, 27, 28
-JUMP_IF_FALSE, JUMP = 29, 30
+# parameter vector, the inputs or the state, or a jump target relative to the program). Event programs
+# read the time as one more input, after the model's (a TIME opcode cost the propensities 9 %).
+CONST, PARAM, INPUT, SPECIES = 0, 1, 2, 3
+ADD, SUB, MUL, DIV, POW, NEG, NOT = 4, 5, 6, 7, 8, 9, 10
+LT, LE, GT, GE, EQ, NE = 11, 12, 13, 14, 15, 16
+AND, OR, MIN, MAX = 17, 18, 19, 20
+EXP, LOG, LOG10, SQRT, FLOOR, CEIL, ABS = 21, 22, 23, 24, 25, 26, 27
+JUMP_IF_FALSE, JUMP = 28, 29
 
 #: ``method: auto`` takes this method for models with more reactions than this (README, "Large networks":
 #: above it the generated SSA's first compile costs more than ten typical runs lose with cr's slower events)
@@ -78,25 +79,23 @@ _copy_into = njit(cache=True)(common.copy_into)
 
 
 @njit(cache=True, error_model="numpy")
-def run_program(start, end, op, arg, consts, x, p, u, t, stack):
-    """Evaluate one program (postfix, with jumps for conditionals) at time t and return its value."""
+def run_program(start, end, op, arg, consts, x, p, u, stack):
+    """Evaluate one program (postfix, with jumps for conditionals) and return its value."""
     sp = 0
     pc = start
     while pc < end:
         o = op[pc]
         a = arg[pc]
         pc += 1
-        if o <= TIME:
+        if o <= SPECIES:
             if o == PARAM:
                 stack[sp] = p[a]
             elif o == SPECIES:
                 stack[sp] = float(x[a])
             elif o == CONST:
                 stack[sp] = consts[a]
-            elif o == INPUT:
-                stack[sp] = u[a]
             else:
-                stack[sp] = t
+                stack[sp] = u[a]
             sp += 1
         elif o <= NOT:
             if o == NEG:
@@ -172,7 +171,7 @@ def table_constants(x, p, u, c, net, stack):
     kind, prog_ptr, op, arg, consts = net[0], net[1], net[2], net[3], net[4]
     for j in range(kind.shape[0]):
         if kind[j] == 0:
-            c[j] = run_program(prog_ptr[j], prog_ptr[j + 1], op, arg, consts, x, p, u, 0.0, stack)
+            c[j] = run_program(prog_ptr[j], prog_ptr[j + 1], op, arg, consts, x, p, u, stack)
 
 
 @njit(cache=True, error_model="numpy")
@@ -181,18 +180,18 @@ def derive_constants(x, p, u, net, stack):
     m, prog_ptr, op, arg, consts, n_derived = net[0].shape[0], net[1], net[2], net[3], net[4], net[13][0]
     first = p.shape[0] - n_derived
     for k in range(n_derived):
-        p[first + k] = run_program(prog_ptr[m + k], prog_ptr[m + k + 1], op, arg, consts, x, p, u, 0.0, stack)
+        p[first + k] = run_program(prog_ptr[m + k], prog_ptr[m + k + 1], op, arg, consts, x, p, u, stack)
 
 
 @njit(cache=True, error_model="numpy")
-def event_program(net, section, k, x, p, u, t, stack):
+def event_program(net, section, k, x, p, u, stack):
     """The value of the k-th program of an event section: 0 triggers, 1 trigger times, 2 priorities,
-    3 assigned values (see compile._cr_arrays)."""
+    3 assigned values (see compile._cr_arrays); the time is u's last element."""
     m, prog_ptr, layout = net[0].shape[0], net[1], net[13]
     n_derived, n_events, n_times = layout[0], layout[1], layout[2]
     q = m + n_derived + k + (n_events if section >= 1 else 0) + (n_times if section >= 2 else 0) \
         + (n_events if section >= 3 else 0)
-    return run_program(prog_ptr[q], prog_ptr[q + 1], net[2], net[3], net[4], x, p, u, t, stack)
+    return run_program(prog_ptr[q], prog_ptr[q + 1], net[2], net[3], net[4], x, p, u, stack)
 
 
 @njit(cache=True)
@@ -207,45 +206,47 @@ def event_scratch(net):
 
 
 @njit(cache=True, error_model="numpy")
-def program_triggers(x, p, u, t, on, net, stack):
+def program_triggers(x, p, u, on, net, stack):
     for e in range(on.shape[0]):
-        on[e] = event_program(net, 0, e, x, p, u, t, stack) != 0.0  # as bool(): NaN is true
+        on[e] = event_program(net, 0, e, x, p, u, stack) != 0.0  # as bool(): NaN is true
 
 
 @njit(cache=True, error_model="numpy")
-def program_values(e, x, p, u, t, values, net, stack):
+def program_values(e, x, p, u, values, net, stack):
     ptr = net[14]
     for a in range(ptr[e], ptr[e + 1]):
-        values[a - ptr[e]] = event_program(net, 3, a, x, p, u, t, stack)
+        values[a - ptr[e]] = event_program(net, 3, a, x, p, u, stack)
 
 
 @njit(cache=True, error_model="numpy")
 def fire_program_events(x, p, u, t, net, es, stack):
     """``common.fire_events`` with the events' expressions as programs (the same rules, the same shared
-    steps): execute at time t every event whose trigger turned true. Returns (status, detail, fired)."""
+    steps): execute at time t every event whose trigger turned true. Returns (status, detail, fired).
+    ``u`` holds the inputs and then a slot for the time."""
+    u[u.shape[0] - 1] = t
     ev = (net[14], net[15], net[16], net[17])
     flags, size = net[17], p[net[13][3]]
     prev, on, order, priority, values = es[1], es[2], es[3], es[4], es[5]
     fired = 0
     for _ in range(MAX_EVENT_ROUNDS):
-        program_triggers(x, p, u, t, on, net, stack)
+        program_triggers(x, p, u, on, net, stack)
         n = _due_events(on, prev, order)
         if n == 0:
             return OK, -1, fired
         for k in range(n):
-            priority[k] = event_program(net, 2, order[k], x, p, u, t, stack)
+            priority[k] = event_program(net, 2, order[k], x, p, u, stack)
         _sort_by_priority(order, priority, n)
         for k in range(n):
             if flags[order[k], 2]:
-                program_values(order[k], x, p, u, t, values[order[k]], net, stack)
+                program_values(order[k], x, p, u, values[order[k]], net, stack)
         for k in range(n):
             e = order[k]
             if k > 0 and not flags[e, 0]:
-                program_triggers(x, p, u, t, on, net, stack)
+                program_triggers(x, p, u, on, net, stack)
                 if not on[e]:
                     continue
             if not flags[e, 2]:
-                program_values(e, x, p, u, t, values[e], net, stack)
+                program_values(e, x, p, u, values[e], net, stack)
             status = _assign_event(e, x, p, u, ev, values[e], size)
             if status < 0:
                 return BAD_EVENT_VALUE, e, fired
@@ -263,7 +264,7 @@ def program_events_begin(x, p, u, t, net, es, stack):
     if prev.shape[0] == 0:
         return OK, -1, np.inf
     for k in range(times.shape[0]):
-        times[k] = event_program(net, 1, k, x, p, u, t, stack)
+        times[k] = event_program(net, 1, k, x, p, u, stack)
     times.sort()
     for e in range(prev.shape[0]):
         prev[e] = flags[e, 1] != 0
@@ -318,7 +319,8 @@ def cr_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, c, net, stack, g, eve
     recomputes the pending propensities (all of them at the start, at breakpoints and after events,
     else the fired reaction's dependants) and moves each between groups in O(1), then draws the waiting
     time and the channel, and applies the channel's state change. ``u`` receives the inputs in force
-    (events may assign them), ``es`` is ``event_scratch(net)``.
+    (events may assign them) and has one slot more, the time for event programs; ``es`` is
+    ``event_scratch(net)``.
     """
     kind, prog_ptr, op, arg, consts, ma_ptr, ma_sp, ma_n, ch_ptr, ch_sp, ch_d, dep_ptr, dep_idx = net[:13]
     watch = net[18]
@@ -358,7 +360,7 @@ def cr_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, c, net, stack, g, eve
                     for n in range(ma_n[q]):
                         v *= xs - n  # C(x, n) n! (1/n! is in the constant): 0 when x < n
             else:
-                v = run_program(prog_ptr[r], prog_ptr[r + 1], op, arg, consts, x, p, u, t, stack)
+                v = run_program(prog_ptr[r], prog_ptr[r + 1], op, arg, consts, x, p, u, stack)
             if not (v >= 0.0 and v < np.inf):
                 return BAD_PROPENSITY, r, events
             old = a[r]
@@ -499,7 +501,7 @@ def cr_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, status
     every = np.arange(m)
     slots = min(FIRST_SLOTS, N_GROUPS, max(m, 1))
     g = group_state(m, slots)
-    u = np.empty(sched_u.shape[1])
+    u = np.empty(sched_u.shape[1] + 1)  # the inputs in force, then the time for event programs
     es = event_scratch(net)
     start = np.empty(4, dtype=np.uint64)
     params = np.empty(p.shape[1])
