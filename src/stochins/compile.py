@@ -307,10 +307,9 @@ def _generate_code(model: CompiledModel) -> dict:
                for s, _ in network.reactions[n].reactants if not network.species[s].constant}
     args = (stochastic, deterministic, derived, P, change_m, depends, guarded, M)
     order = _search_order(network, _generate(*args), species, parameters, inputs, len(derived))
-    watched = events.trigger_species(sidx)
-    stops = [j for j in range(M) if any(change_m[j, s] for s in watched)]
+    stops = events.watched(sidx, change_m)
     model_code = _generate(*args, order=order, stops=stops)
-    model_code += events.code(derived)
+    model_code += events.code(derived, stops)
     # with rng.py's text: numba's cache of the generated code does not notice changes of the functions it calls
     code_hash = hashlib.sha256((_HEADER + model_code + numba.__version__ + __version__
                                 + engine_source("stochins.engine.rng")).encode()).hexdigest()
@@ -609,10 +608,12 @@ class _Events:
                 + [self._tree(ev.priority) if ev.priority is not None else ast.Constant(0.0) for ev in events]
                 + [self._tree(v) for ev in events for v in ev.assignments.values()])
 
-    def trigger_species(self, sidx: Mapping[str, int]) -> set[int]:
-        """The species that triggers read: a firing that changes one may turn a trigger."""
+    def watched(self, sidx: Mapping[str, int], change: np.ndarray) -> list[int]:
+        """The reactions whose firing changes a species that a trigger reads: between breakpoints only
+        their firings can turn a trigger, so the exact methods test the triggers after those alone."""
         trees = [self._tree(self.network.events[name].trigger) for name in self.state_triggered]
-        return {sidx[n.id] for tree in trees for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in sidx}
+        read = {sidx[n.id] for tree in trees for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in sidx}
+        return [j for j in range(change.shape[0]) if any(change[j, s] for s in read)]
 
     def _tree(self, expr) -> ast.expr:
         return self.scale.visit(ast.parse(ast.unparse(expr.tree), mode="eval")).body
@@ -632,11 +633,13 @@ class _Events:
     def _src(self, node: ast.expr) -> str:
         return _render(node, self.render_names)
 
-    def code(self, derived: list[str]) -> str:
+    def code(self, derived: list[str], watched: list[int]) -> str:
         net, P = self.network, self.n_params
         events = [net.events[n] for n in self.names]
         out = ["", "", f"N_EVENTS = {len(events)}", f"N_EVENT_TIMES = {len(self.times)}", f"N_PARAMETERS = {P}",
-               "", "", "@kernel()", "def derive_cell(p):",
+               "WATCH = np.zeros(N_REACTIONS, dtype=np.bool_)"]
+        out += [f"WATCH[{watched!r}] = True"] if watched else []
+        out += ["", "", "@kernel()", "def derive_cell(p):",
                '    """derive() for one cell (after an event assigned a parameter)."""']
         out += [f"    p[{P + 2 + k}] = {src}" for k, src in enumerate(derived)] or ["    pass"]
         out += ["", "", "@kernel()", "def triggers(x, p, u, t, on):"]
@@ -816,8 +819,8 @@ def _cr_arrays(model: CompiledModel) -> tuple[np.ndarray, ...]:
     program.names.update({"t": time, "time": time})
     for tree in events.program_trees():
         program.add(tree)
-    watched = events.trigger_species(sidx)
-    watch = np.array([any(model.change[j, s] for s in watched) for j in range(len(model.reactions))], dtype=np.int64)
+    watch = np.zeros(len(model.reactions), dtype=np.int64)
+    watch[events.watched(sidx, model.change)] = 1
     layout = np.array([len(hoist.derived), len(events.names), len(events.times), len(model.parameters)], dtype=np.int64)
 
     def csr(rows: list[list[tuple[int, int]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

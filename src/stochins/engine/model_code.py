@@ -18,6 +18,8 @@ N_REACTIONS = 0
 N_EVENTS = 0
 N_EVENT_TIMES = 0
 N_PARAMETERS = 0
+#: per reaction: its firing changes a species that a trigger reads (``compile._Events.watched``)
+WATCH = None
 
 
 def propensities(x, p, u, a):
