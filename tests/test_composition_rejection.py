@@ -1,5 +1,5 @@
 """The composition-rejection method (``cr``): its tables and programs against the plain-Python reference,
-its law against the SSA, its compile shared by every model, and a large model validated without code.
+its event programs against the generated code's event functions, its law against the SSA, its compile shared by every model, and a large model validated without code.
 
 The kernel itself is run on the random states and parameters of test_generated_code.py: started at a
 state with a one-point time grid, it evaluates every propensity (tables for mass action, postfix
@@ -45,7 +45,8 @@ def run_kernel(model, arrays, x, p, u, t_end: float = 0.0, seed: int = 1):
     grid = np.array([0.0, t_end]) if t_end > 0 else np.array([0.0])
     out = np.zeros((grid.size, 1), dtype=np.int32)
     status, detail, events = cr.cr_cell(x, p, np.array([0.0]), np.array(u, dtype=np.float64)[None, :], grid,
-                                        np.array([0]), rng, out, np.zeros(m), tuple(arrays), stack, g, np.arange(m))
+                                        np.array([0]), rng, out, np.zeros(m), tuple(arrays), stack, g, np.arange(m),
+                                        np.empty(len(u) + 1), cr.event_scratch(tuple(arrays)))
     return status, detail, x, g[0].copy(), events
 
 
@@ -303,10 +304,16 @@ def test_one_compile_serves_every_model(tmp_path):
     assert hits >= 1 and misses == 0
 
 
-def test_a_method_that_cannot_run_the_events_is_refused_before_any_output(tmp_path):
-    """`cr` runs no events: the run (and validate) stop with one line and exit 2 before the output file
-    exists, so the corrected run file needs no --overwrite."""
+def test_a_method_that_cannot_run_the_events_is_refused_before_any_output(tmp_path, monkeypatch):
+    """A method that declares it runs no events (every method runs them now: ``cr`` is made to declare
+    so here) is refused by the run (and validate) with one line and exit 2 before the output file exists,
+    so the corrected run file needs no --overwrite."""
+    import dataclasses
+
     from stochins.cli import main
+    from stochins.engine.methods import METHODS
+
+    monkeypatch.setitem(METHODS, "cr", dataclasses.replace(METHODS["cr"], time_events=False, state_events=False))
 
     (tmp_path / "model.yaml").write_text(textwrap.dedent("""
         name: decay_with_refill
@@ -326,3 +333,69 @@ def test_a_method_that_cannot_run_the_events_is_refused_before_any_output(tmp_pa
         assert not out.exists()
     with pytest.raises(stochins.ArgumentError, match="does not execute events"):
         stochins.simulate(str(tmp_path / "model.yaml"), cells=1, t_end=1, method="cr")
+
+
+# ---------------------------------------------------------------------------- events as programs
+EVENTS = """
+name: event_programs
+species: {X: 5, Y: 2}
+parameters: {k: 1.5, cap: 10, t_on: 3.0}
+inputs: {s: 1.0}
+reactions:
+  make: {equation: "0 -> X", propensity: "k * s"}
+  convert: {equation: "X -> Y", rate: k}
+events:
+  switch: {trigger: "t >= 2 * t_on", assign: {k: "k / 2", s: "s + 1"}, priority: "k + X"}
+  full: {trigger: "X > cap and Y < 3 or X / (Y + 1) >= 2.5", assign: {X: "X * 2 + k", Y: 0}, priority: 1}
+  late: {trigger: "t > t_on and s > 1.5", assign: {Y: "max(Y, X) - 1"}}
+"""
+
+
+def event_disagreements(model, arrays, seed: int = 7, n: int = 300) -> list[str]:
+    """cr's event programs (triggers, trigger times, priorities, assigned values) against the generated
+    code's functions run as plain Python, at random states, parameters, cell sizes, inputs and times."""
+    from stochins.compile import python_model
+
+    ns, net = python_model(model), tuple(arrays)
+    stack = np.empty(max(1, int(np.diff(arrays[1]).max())))
+    rng = np.random.default_rng(seed)
+    n_e, n_t, n_p = len(model.events), int(arrays[13][2]), len(model.parameters)
+    width = int(np.diff(arrays[14]).max())
+    problems = []
+    for _ in range(n):
+        x = rng.integers(0, 30, len(model.species)).astype(np.int64)
+        p = model.parameter_vector()
+        p[:n_p] *= rng.uniform(0.5, 2.0, n_p)
+        p[n_p] = rng.uniform(0.5, 2.0)
+        p[n_p + 1] = 1.0 / p[n_p]
+        u, t = rng.uniform(0.0, 3.0, len(model.inputs)), float(rng.uniform(0.0, 10.0))
+        u_t = np.append(u, t)
+        where = f"x={x.tolist()} p={p[:n_p + 1].round(3).tolist()} u={u.round(3).tolist()} t={t:.3f}"
+        want, got = np.zeros(n_e, dtype=bool), np.zeros(n_e, dtype=bool)
+        ns["triggers"](x, p, u, t, want)
+        cr.program_triggers(x, p, u_t, got, net, stack)
+        if not np.array_equal(want, got):
+            problems.append(f"triggers {got.tolist()}, generated {want.tolist()} at {where}")
+        times = np.empty(n_t)
+        ns["event_times"](p, times)
+        for k in range(n_t):
+            if cr.event_program(net, 1, k, x, p, u_t, stack) != times[k]:
+                problems.append(f"trigger time {k} differs at {where}")
+        for e in range(n_e):
+            if cr.event_program(net, 2, e, x, p, u_t, stack) != ns["event_priority"](e, x, p, u, t):
+                problems.append(f"priority of {model.events[e]} differs at {where}")
+            want_v, got_v = np.zeros(width), np.zeros(width)
+            ns["event_values"](e, x, p, u, t, want_v)
+            cr.program_values(e, x, p, u_t, got_v, net, stack)
+            if not np.array_equal(want_v, got_v):
+                problems.append(f"values of {model.events[e]} {got_v.tolist()}, generated {want_v.tolist()} at {where}")
+    return problems
+
+
+def test_event_programs_equal_the_generated_code(model_from_text):
+    """The naive reference of cr's event programs is the generated code's (which ssa runs); power: every
+    `and` of the programs read as `or` is reported."""
+    model = model_from_text(EVENTS)
+    assert not (problems := event_disagreements(model, model.cr_arrays)), report(problems)
+    wrong = _mutant(model.cr_arrays, 2, lambda op: op.__setitem__(op == cr.AND, cr.OR))
+    assert any(s.startswith("triggers") for s in event_disagreements(model, wrong))

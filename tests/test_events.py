@@ -1,6 +1,7 @@
 """Events executed by the engines: the DSMTS event cases, exactness at time and state triggers, SBML
 semantics (priorities, values from trigger time, parameters and inputs as targets), the post-event state at
-the event time, BIOMD0000000137 with its own events, reproducibility; power: dropping an event fails."""
+the event time, BIOMD0000000137 with its own events, reproducibility; power: dropping an event fails.
+Every exact stochastic method (``EXACT``: ssa, direct, cr) passes the same checks."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 import stochins
+from stochins.engine.methods import METHODS
 from stochins.simulation import Plan
 
 pytest.importorskip("libsbml")
@@ -16,6 +18,7 @@ from dsmts_all import check_case  # noqa: E402
 from test_dsmts import DSMTS  # noqa: E402
 
 SBML = DSMTS.parent / "sbml"
+EXACT = [name for name, m in METHODS.items() if m.exact and m.stochastic]
 
 IMMIGRATION_DEATH = """
 name: immigration_death_events
@@ -28,10 +31,15 @@ reactions:
 """
 
 
-@pytest.mark.parametrize("case", ["00028", "00029", "00032", "00033"])
-def test_dsmts_event_cases(case):
+#: every case with ssa; the other methods the reset of a count at a time (00028) and at a crossing (00033)
+EVENT_CASES = [("00028", "ssa"), ("00029", "ssa"), ("00032", "ssa"), ("00033", "ssa")] + \
+    [(case, m) for m in EXACT if m != "ssa" for case in ("00028", "00033")]
+
+
+@pytest.mark.parametrize("case,method", EVENT_CASES)
+def test_dsmts_event_cases(case, method):
     r = check_case(case, SBML / f"{case}-sbml-l3v1.xml", DSMTS / f"{case}-mean.csv", DSMTS / f"{case}-sd.csv",
-                   n=10_000, seed=2008)
+                   n=10_000, seed=2008, method=method)
     assert r.status == "pass", r.detail
 
 
@@ -46,14 +54,15 @@ def test_power_the_criteria_fail_without_the_event():
     assert (np.abs(z) >= 3).sum() > 10
 
 
-def test_time_event_is_exact_and_recorded_after_it(model_from_text):
+@pytest.mark.parametrize("method", EXACT)
+def test_time_event_is_exact_and_recorded_after_it(model_from_text, method):
     """At t = 10 the event empties X and sets k: the law after it is Poisson with mean
     k2/mu (1 - exp(-mu (t - 10))), and the state recorded at t = 10 itself is the post-event one."""
     model = model_from_text(IMMIGRATION_DEATH + """
 events:
   wash: {trigger: "t >= 10", assign: {X: 0, k: 40}}
 """)
-    res = stochins.simulate(model, cells=20_000, t_end=12.0, samples=7, seed=5)  # 0, 2, ..., 12
+    res = stochins.simulate(model, cells=20_000, t_end=12.0, samples=7, seed=5, method=method)  # 0, 2, ..., 12
     assert (res["X"][:, 5] == 0).all()
     x = res["X"][:, 6].astype(float)
     lam = 40 / 0.5 * (1 - np.exp(-0.5 * 2.0))
@@ -64,22 +73,25 @@ events:
     assert abs(before.mean() - 20 * (1 - np.exp(-4))) / np.sqrt(20 / n) < 4
 
 
-def test_state_event_fires_at_the_crossing(model_from_text):
+@pytest.mark.parametrize("method", EXACT)
+def test_state_event_fires_at_the_crossing(model_from_text, method):
     """X >= cap resets X to 0 at the instant it is reached: no recorded state ever holds cap molecules,
     while one step below is reached (the trigger is tested after every firing, not on the grid)."""
     model = model_from_text(IMMIGRATION_DEATH + """
 events:
   reset: {trigger: "X >= cap", assign: {X: 0}}
 """)
-    res = stochins.simulate(model, cells=2_000, t_end=30.0, samples=301, seed=9)
+    res = stochins.simulate(model, cells=2_000, t_end=30.0, samples=301, seed=9, method=method)
     x = res["X"]
     assert x.max() == 19 and (x == 19).sum() > 100
     # power: the same process without the event goes past the cap
-    free = stochins.simulate(model_from_text(IMMIGRATION_DEATH), cells=2_000, t_end=30.0, samples=301, seed=9)
+    free = stochins.simulate(model_from_text(IMMIGRATION_DEATH), cells=2_000, t_end=30.0, samples=301, seed=9,
+                             method=method)
     assert free["X"].max() > 20
 
 
-def test_an_event_equals_the_same_input_schedule_bit_for_bit(model_from_text):
+@pytest.mark.parametrize("method", EXACT)
+def test_an_event_equals_the_same_input_schedule_bit_for_bit(model_from_text, method):
     """An event that sets an input at t = 5 and a schedule that sets it there are the same exact process:
     with the same streams (condition key fixed), the same draws and so the same bits."""
     evented = model_from_text(IMMIGRATION_DEATH + """
@@ -87,13 +99,14 @@ events:
   stimulate: {trigger: "t >= 5", assign: {boost: 3.0}}
 """)
     plain = model_from_text(IMMIGRATION_DEATH)
-    a = Plan.create(evented, t_end=10.0, samples=21, seed=3, condition=1).block(0, 200).trajectories
-    b = Plan.create(plain, t_end=10.0, samples=21, seed=3, condition=1,
+    a = Plan.create(evented, t_end=10.0, samples=21, seed=3, condition=1, method=method).block(0, 200).trajectories
+    b = Plan.create(plain, t_end=10.0, samples=21, seed=3, condition=1, method=method,
                     inputs={"boost": [[0, 1.0], [5, 3.0]]}).block(0, 200).trajectories
     assert np.array_equal(a, b)
 
 
-def test_priorities_and_values_from_trigger_time(model_from_text):
+@pytest.mark.parametrize("method", EXACT)
+def test_priorities_and_values_from_trigger_time(model_from_text, method):
     """Two events at one instant: the higher priority runs first; with values from trigger time both read
     the state before either ran, without it the second sees the first's assignment."""
     text = IMMIGRATION_DEATH.replace("species: {X: 0}", "species: {X: 0, Y: 0}") + """
@@ -103,7 +116,7 @@ events:
 """
     for from_trigger, expect in (("true", None), ("false", 101)):
         model = model_from_text(text % from_trigger)
-        res = stochins.simulate(model, cells=50, t_end=1.0, samples=2, seed=1, record=["X", "Y"])
+        res = stochins.simulate(model, cells=50, t_end=1.0, samples=2, seed=1, record=["X", "Y"], method=method)
         y = res["Y"][:, 1]
         if expect is None:  # Y = X(1-) + 1: X before the reset, a birth-death count
             assert (y != 101).any() and (y >= 1).all()
@@ -111,26 +124,29 @@ events:
             assert (y == expect).all()
 
 
-def test_events_set_parameters_and_are_reproducible(model_from_text):
+@pytest.mark.parametrize("method", EXACT)
+def test_events_set_parameters_and_are_reproducible(model_from_text, method):
     model = model_from_text(IMMIGRATION_DEATH + """
 events:
   slow: {trigger: "X > 15", assign: {mu: 2.0}}
 """)
-    ref = stochins.simulate(model, cells=300, t_end=20.0, samples=11, seed=4, threads=1, block_size=300)
+    ref = stochins.simulate(model, cells=300, t_end=20.0, samples=11, seed=4, threads=1, block_size=300, method=method)
     for threads, block in [(2, 300), (2, 7), (1, 1)]:
-        other = stochins.simulate(model, cells=300, t_end=20.0, samples=11, seed=4, threads=threads, block_size=block)
+        other = stochins.simulate(model, cells=300, t_end=20.0, samples=11, seed=4, threads=threads, block_size=block,
+                                  method=method)
         assert np.array_equal(ref.trajectories, other.trajectories)
     # after the switch the stationary mean is k/2 = 5 (it was 20): the parameter took effect
     assert abs(ref["X"][:, -1].mean() - 5.0) < 4 * np.sqrt(5.0 / 300)
 
 
-def test_bad_event_value_is_one_line(model_from_text):
+@pytest.mark.parametrize("method", EXACT)
+def test_bad_event_value_is_one_line(model_from_text, method):
     model = model_from_text(IMMIGRATION_DEATH + """
 events:
   oops: {trigger: "t >= 1", assign: {X: -5}}
 """)
     with pytest.raises(stochins.SimulationError, match=r"event 'oops' assigned a negative or non-finite count") as err:
-        stochins.simulate(model, cells=3, t_end=2.0, samples=3, seed=1)
+        stochins.simulate(model, cells=3, t_end=2.0, samples=3, seed=1, method=method)
     assert "\n" not in str(err.value)
 
 

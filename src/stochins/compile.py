@@ -307,8 +307,9 @@ def _generate_code(model: CompiledModel) -> dict:
                for s, _ in network.reactions[n].reactants if not network.species[s].constant}
     args = (stochastic, deterministic, derived, P, change_m, depends, guarded, M)
     order = _search_order(network, _generate(*args), species, parameters, inputs, len(derived))
-    model_code = _generate(*args, order=order)
-    model_code += events.code(derived)
+    stops = events.watched(sidx, change_m)
+    model_code = _generate(*args, order=order, stops=stops)
+    model_code += events.code(derived, stops)
     # with rng.py's text: numba's cache of the generated code does not notice changes of the functions it calls
     code_hash = hashlib.sha256((_HEADER + model_code + numba.__version__ + __version__
                                 + engine_source("stochins.engine.rng")).encode()).hexdigest()
@@ -503,8 +504,10 @@ _ONE_EXIT = "    return delta if len(x) + len(p) + len(u) + len(a) >= 0 else NAN
 
 
 def _generate(stochastic, deterministic, derived, n_params, change, depends, guarded, n_reactions,
-              order: list[int] | None = None) -> str:
-    """The model module's text; with ``order``, also ``search_fire`` (channels searched in that order)."""
+              order: list[int] | None = None, stops: list[int] = ()) -> str:
+    """The model module's text; with ``order``, also ``search_fire`` (channels searched in that order).
+    ``stops``: the channels whose firing may turn a trigger that reads the state; ``direct_events``
+    returns after each of them (code -1) for the kernel to test the triggers (none: the loop is as before)."""
     out = [f"N_REACTIONS = {n_reactions}", "", "",
            "@kernel()", "def derive(p):",
            '    """Per-cell constants hoisted out of the propensities (see compile._Hoist)."""',
@@ -525,20 +528,24 @@ def _generate(stochastic, deterministic, derived, n_params, change, depends, gua
         out += branch(j, "        ")
     out += ["    else:", "        delta = NAN", _ONE_EXIT]
     if order is not None:
-        search = _search(order, branch, "        ")  # made once (10^4 reactions: megabytes of text)
+        search = _search(order, branch, "        ", stops)  # made once (10^4 reactions: megabytes of text)
         out += ["", "", f"SEARCH_ORDER = {tuple(order)!r}", "", "",
                 "@kernel()", "def search_fire(target, x, p, u, a):"] + [line[4:] for line in search] + [_ONE_EXIT]
         out += ["", "", "@kernel()", "def direct_events(t_next, t_rec, t_break, a0, events, x, p, u, a, rng):",
                 '    """The direct method\'s event loop with ``search_fire`` inline (a call per event costs a fifth',
                 '    of the event: arguments, spilled registers). See engine/model_code.py."""',
                 "    while True:",
-                "        t = t_next",
-                "        target = uniform(rng) * a0"]
+                "        t = t_next"]
+        out += ["        stop = False"] if stops else []
+        out += ["        target = uniform(rng) * a0"]
         out += search
         out += ["        if not delta < INF:  # round-off left the running total above the true sum, or NaN",
                 "            return t, t, a0, events, delta",
                 "        a0 += delta",
-                "        events += 1",
+                "        events += 1"]
+        out += ["        if stop:  # a state trigger may have turned: the kernel tests them",
+                "            return t, t, a0, events, -1.0"] if stops else []
+        out += [
                 f"        if events % {RESUM_EVERY} == 0:",
                 "            return t, t, a0, events, INF",
                 "        t_next = t + exponential(rng) / a0 if a0 > 0.0 else INF",
@@ -547,12 +554,15 @@ def _generate(stochastic, deterministic, derived, n_params, change, depends, gua
     return "\n".join(out) + "\n"
 
 
-def _search(order: list[int], branch: "_Branch", indent: str) -> list[str]:
+def _search(order: list[int], branch: "_Branch", indent: str, stops: list[int] = ()) -> list[str]:
     """Subtract propensities from ``target`` in ``order`` and fire the first channel that brings it to
-    <= 0, setting ``delta`` (INF if none does): a loop left by break, so that its end is the one exit."""
+    <= 0, setting ``delta`` (INF if none does): a loop left by break, so that its end is the one exit.
+    A channel in ``stops`` also sets ``stop`` (read by ``direct_events`` only)."""
     out = [f"{indent}while True:"]
+    stops = set(stops)
     for j in order:
         out += [f"{indent}    target -= a[{j}]", f"{indent}    if target <= 0.0:"] + branch(j, indent + "        ")
+        out += [f"{indent}        stop = True"] if j in stops else []
         out.append(f"{indent}        break")
     return out + [f"{indent}    delta = INF", f"{indent}    break"]
 
@@ -590,6 +600,21 @@ class _Events:
             if network.events[name].trigger.symbols - {"t", "time"} - set(parameters):
                 self.state_triggered.append(name)
 
+    def program_trees(self) -> list[ast.expr]:
+        """The trees ``code`` prints, in the order of the composition-rejection programs: the triggers, the
+        trigger times, the priorities (0 without one), then every assignment's value in ``arrays``' order."""
+        events = [self.network.events[n] for n in self.names]
+        return ([self._tree(ev.trigger) for ev in events] + list(self.times)
+                + [self._tree(ev.priority) if ev.priority is not None else ast.Constant(0.0) for ev in events]
+                + [self._tree(v) for ev in events for v in ev.assignments.values()])
+
+    def watched(self, sidx: Mapping[str, int], change: np.ndarray) -> list[int]:
+        """The reactions whose firing changes a species that a trigger reads: between breakpoints only
+        their firings can turn a trigger, so the exact methods test the triggers after those alone."""
+        trees = [self._tree(self.network.events[name].trigger) for name in self.state_triggered]
+        read = {sidx[n.id] for tree in trees for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in sidx}
+        return [j for j in range(change.shape[0]) if any(change[j, s] for s in read)]
+
     def _tree(self, expr) -> ast.expr:
         return self.scale.visit(ast.parse(ast.unparse(expr.tree), mode="eval")).body
 
@@ -608,11 +633,13 @@ class _Events:
     def _src(self, node: ast.expr) -> str:
         return _render(node, self.render_names)
 
-    def code(self, derived: list[str]) -> str:
+    def code(self, derived: list[str], watched: list[int]) -> str:
         net, P = self.network, self.n_params
         events = [net.events[n] for n in self.names]
         out = ["", "", f"N_EVENTS = {len(events)}", f"N_EVENT_TIMES = {len(self.times)}", f"N_PARAMETERS = {P}",
-               "", "", "@kernel()", "def derive_cell(p):",
+               "WATCH = np.zeros(N_REACTIONS, dtype=np.bool_)"]
+        out += [f"WATCH[{watched!r}] = True"] if watched else []
+        out += ["", "", "@kernel()", "def derive_cell(p):",
                '    """derive() for one cell (after an event assigned a parameter)."""']
         out += [f"    p[{P + 2 + k}] = {src}" for k, src in enumerate(derived)] or ["    pass"]
         out += ["", "", "@kernel()", "def triggers(x, p, u, t, on):"]
@@ -753,7 +780,7 @@ def _search_order(network: Network, base_code: str, species, parameters, inputs,
 # ---------------------------------------------------------------------- arrays for model-independent kernels
 def _cr_arrays(model: CompiledModel) -> tuple[np.ndarray, ...]:
     """(kind, prog_ptr, op, arg, consts, ma_ptr, ma_species, ma_order, ch_ptr, ch_species, ch_delta, dep_ptr,
-    dep_index): reaction j's propensity is, for kind 0 (mass action whose rate reads no species), its
+    dep_index, layout, ev_ptr, ev_kind, ev_index, ev_flags, watch): reaction j's propensity is, for kind 0 (mass action whose rate reads no species), its
     program's value (rate constant, cell-size factor and 1/n! per reactant: parameters and inputs only)
     times the falling factorials x(x-1)..(x-n+1) of its reactants ma_ptr[j]..ma_ptr[j+1]; for kind 1 its
     program's value (the whole propensity, as the generated code computes it). Programs are postfix
@@ -761,7 +788,12 @@ def _cr_arrays(model: CompiledModel) -> tuple[np.ndarray, ...]:
 
     A kind-1 program is the hoisted tree the generated code is printed from (``_Hoist``): its
     parameter-only parts read the derived per-cell constants, whose programs follow the reactions'
-    (program M + k computes p[P + 2 + k]; the kernel runs them at a cell's start)."""
+    (program M + k computes p[P + 2 + k]; the kernel runs them at a cell's start).
+
+    Events: layout = (D derived constants, E events, T trigger times, P parameters); after the derived
+    constants' programs come the E triggers', the T trigger times', the E priorities' and one per
+    assignment (``_Events.program_trees``); then the event arrays (``_Events.arrays``) and per reaction
+    whether its firing changes a species that a trigger reads (then the kernel tests the triggers)."""
     net = model.network
     sidx = {s: i for i, s in enumerate(model.species)}
     hoisted, hoist = model._codegen[0][False], model._codegen[1]
@@ -782,6 +814,14 @@ def _cr_arrays(model: CompiledModel) -> tuple[np.ndarray, ...]:
             ma.append([])
     for tree in hoist.derived.values():
         program.add(tree)
+    events = model._codegen[3]
+    time = (program.cr.INPUT, len(model.inputs))  # in triggers: the time, one more input (see the kernel)
+    program.names.update({"t": time, "time": time})
+    for tree in events.program_trees():
+        program.add(tree)
+    watch = np.zeros(len(model.reactions), dtype=np.int64)
+    watch[events.watched(sidx, model.change)] = 1
+    layout = np.array([len(hoist.derived), len(events.names), len(events.times), len(model.parameters)], dtype=np.int64)
 
     def csr(rows: list[list[tuple[int, int]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ptr = np.cumsum([0] + [len(row) for row in rows]).astype(np.int64)
@@ -791,7 +831,8 @@ def _cr_arrays(model: CompiledModel) -> tuple[np.ndarray, ...]:
     changes = [[(int(i), int(model.change[j, i])) for i in np.flatnonzero(model.change[j])]
                for j in range(len(model.reactions))]
     dep_ptr, dep_idx, _ = csr([[(k, 0) for k in d] for d in model.depends])
-    return (np.array(kind, dtype=np.int64), *program.arrays(), *csr(ma), *csr(changes), dep_ptr, dep_idx)
+    return (np.array(kind, dtype=np.int64), *program.arrays(), *csr(ma), *csr(changes), dep_ptr, dep_idx, layout,
+            *model.event_arrays, watch)
 
 
 class _Program:

@@ -35,9 +35,9 @@ def input_interval(sched_t, t):
 
 @kernel()
 def copy_into(dst, src):
-    """``dst[:] = src`` for 1-d arrays of one length, as a loop: numba's slice assignment compiles its
+    """``dst[:len(src)] = src`` for 1-d arrays, as a loop: numba's slice assignment compiles its
     shape-mismatch message (string formatting) into every kernel that uses it, seconds per model."""
-    for k in range(dst.shape[0]):
+    for k in range(src.shape[0]):
         dst[k] = src[k]
 
 
@@ -117,6 +117,21 @@ def next_trigger_time(times, t):
 
 
 @kernel()
+def pass_breakpoint(x, p, u, t, t_input, t_trigger, sched_t, sched_u, ev, es):
+    """At a breakpoint t (an input's or a trigger time): switch the inputs if it is an input's, then
+    execute the events due. Returns (status, detail, the next input breakpoint, the next trigger time)."""
+    if t >= t_input:
+        b, t_input = input_interval(sched_t, t)
+        copy_into(u, sched_u[b])
+    if N_EVENTS > 0:
+        status, detail, _ = fire_events(x, p, u, np.nextafter(t, np.inf), ev, es)
+        if status != OK:
+            return status, detail, t_input, t_trigger
+        t_trigger = next_trigger_time(es[0], t)
+    return OK, -1, t_input, t_trigger
+
+
+@kernel()
 def events_pending(x, p, u, t, es):
     """True if some trigger turned from false to true since the last look (nothing is executed)."""
     prev, on = es[1], es[2]
@@ -136,28 +151,20 @@ def fire_events(x, p, u, t, ev, es):
     is dropped if an earlier one at the same instant made its trigger false. Assignments may set off
     further events at the same instant (at most MAX_EVENT_ROUNDS rounds). A time t just after a trigger
     time (``np.nextafter``) makes ``t > t1`` true at t1 itself. Returns (status, detail, events fired).
+    ``composition_rejection.fire_program_events`` is the same with the model's expressions as programs;
+    both share ``due_events`` and ``assign_event``.
     """
-    ptr, kind, index, flags = ev
+    flags = ev[3]
     prev, on, order, priority, values = es[1], es[2], es[3], es[4], es[5]
     fired = 0
     for _ in range(MAX_EVENT_ROUNDS):
         triggers(x, p, u, t, on)
-        n = 0
-        for e in range(N_EVENTS):
-            if on[e] and not prev[e]:
-                order[n] = e
-                priority[n] = event_priority(e, x, p, u, t)
-                n += 1
-            prev[e] = on[e]
+        n = due_events(on, prev, order)
         if n == 0:
             return OK, -1, fired
-        for k in range(1, n):  # insertion sort: priority descending, then index (name order)
-            e, q = order[k], priority[k]
-            m = k
-            while m > 0 and (priority[m - 1] < q or (priority[m - 1] == q and order[m - 1] > e)):
-                order[m], priority[m] = order[m - 1], priority[m - 1]
-                m -= 1
-            order[m], priority[m] = e, q
+        for k in range(n):
+            priority[k] = event_priority(order[k], x, p, u, t)
+        sort_by_priority(order, priority, n)
         for k in range(n):
             if flags[order[k], 2]:
                 event_values(order[k], x, p, u, t, values[order[k]])
@@ -169,20 +176,56 @@ def fire_events(x, p, u, t, ev, es):
                     continue
             if not flags[e, 2]:
                 event_values(e, x, p, u, t, values[e])
-            parameters_changed = False
-            for a in range(ptr[e], ptr[e + 1]):
-                v = values[e, a - ptr[e]]
-                if kind[a] == 0:
-                    count = np.floor(v * p[N_PARAMETERS] + 0.5)  # the value is a count per unit cell size
-                    if not 0.0 <= count < 9.2e18:
-                        return BAD_EVENT_VALUE, e, fired
-                    x[index[a]] = count
-                elif kind[a] == 1:
-                    p[index[a]] = v
-                    parameters_changed = True
-                else:
-                    u[index[a]] = v
-            if parameters_changed:
+            status = assign_event(e, x, p, u, ev, values[e], p[N_PARAMETERS])
+            if status < 0:
+                return BAD_EVENT_VALUE, e, fired
+            if status > 0:
                 derive_cell(p)
             fired += 1
     return EVENT_CASCADE, -1, fired
+
+
+@kernel()
+def due_events(on, prev, order):
+    """Put the events whose trigger turned from false to true in ``order`` (name order), remember every
+    trigger's value, and return how many there are."""
+    n = 0
+    for e in range(on.shape[0]):
+        if on[e] and not prev[e]:
+            order[n] = e
+            n += 1
+        prev[e] = on[e]
+    return n
+
+
+@kernel()
+def sort_by_priority(order, priority, n):
+    """Insertion sort of the first n events: priority descending, then index (name order)."""
+    for k in range(1, n):
+        e, q = order[k], priority[k]
+        m = k
+        while m > 0 and (priority[m - 1] < q or (priority[m - 1] == q and order[m - 1] > e)):
+            order[m], priority[m] = order[m - 1], priority[m - 1]
+            m -= 1
+        order[m], priority[m] = e, q
+
+
+@kernel()
+def assign_event(e, x, p, u, ev, values, size):
+    """Execute event e's assignments of ``values`` (a species' value is a count per unit cell size).
+    Returns -1 for a negative or non-finite count, 1 if a parameter changed, else 0."""
+    ptr, kind, index = ev[0], ev[1], ev[2]
+    changed = 0
+    for a in range(ptr[e], ptr[e + 1]):
+        v = values[a - ptr[e]]
+        if kind[a] == 0:
+            count = np.floor(v * size + 0.5)
+            if not 0.0 <= count < 9.2e18:
+                return -1
+            x[index[a]] = count
+        elif kind[a] == 1:
+            p[index[a]] = v
+            changed = 1
+        else:
+            u[index[a]] = v
+    return changed

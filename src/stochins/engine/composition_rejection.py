@@ -14,7 +14,9 @@ linear scan of the non-empty groups (a few dozen), then a member uniformly, acce
 a_j / 2^e (at least 1/2) — exactly Gillespie's choice of channel, at a cost that does not grow with the
 number of reactions. A firing recomputes the propensities of its dependants (a CSR dependency graph)
 and moves each between groups in O(1). Input breakpoints are exact as in ``ssa``: the pending waiting
-time is redrawn (memoryless). Events are not executed (as ``direct``).
+time is redrawn (memoryless). Events run as in ``ssa``, their triggers, trigger times, priorities and
+assigned values as programs too: trigger times are breakpoints, and triggers are tested after a
+firing that changed a species they read.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from numba import njit
 # Absolute, not relative: common's input_interval and record_state read no model code, but a relative
 # import of common would make this module per-model (engine/kernels.per_model). They are compiled here.
 from stochins.engine import common
-from stochins.engine.common import BAD_PROPENSITY, COUNT_OVERFLOW, NEGATIVE_COUNT, OK, RESUM_EVERY
+from stochins.engine.common import (BAD_EVENT_VALUE, BAD_PROPENSITY, COUNT_OVERFLOW, EVENT_CASCADE,
+                                    MAX_EVENT_ROUNDS, NEGATIVE_COUNT, OK, RESUM_EVERY)
 
 from .interface import Method
 from .rng import exponential, uniform
@@ -37,11 +40,11 @@ METHOD = Method(
     name="cr",
     summary="exact stochastic simulation for large networks: composition-rejection, compiled once for every model",
     reference="Slepoy, Thompson & Plimpton 2008, J Chem Phys 128:205101",
-    exact=True, stochastic=True, module=__name__, entry="cr_block", needs=("cr_arrays",),
-    time_events=False, state_events=False)
+    exact=True, stochastic=True, module=__name__, entry="cr_block", needs=("cr_arrays",))
 
-# Opcodes of the propensity programs (compile._Program emits them; the argument is an index into the
-# constants, the parameter vector, the inputs or the state, or a jump target relative to the program).
+# Opcodes of the programs (compile._Program emits them; the argument is an index into the constants, the
+# parameter vector, the inputs or the state, or a jump target relative to the program). Event programs
+# read the time as one more input, after the model's (a TIME opcode cost the propensities 9 %).
 CONST, PARAM, INPUT, SPECIES = 0, 1, 2, 3
 ADD, SUB, MUL, DIV, POW, NEG, NOT = 4, 5, 6, 7, 8, 9, 10
 LT, LE, GT, GE, EQ, NE = 11, 12, 13, 14, 15, 16
@@ -68,11 +71,16 @@ GROW = -1  # internal status: rerun the cell with more group slots
 
 _input_interval = njit(cache=True)(common.input_interval)
 _record_state = njit(cache=True)(common.record_state)
+_next_trigger_time = njit(cache=True)(common.next_trigger_time)
+_due_events = njit(cache=True)(common.due_events)
+_sort_by_priority = njit(cache=True)(common.sort_by_priority)
+_assign_event = njit(cache=True)(common.assign_event)
+_copy_into = njit(cache=True)(common.copy_into)
 
 
 @njit(cache=True, error_model="numpy")
 def run_program(start, end, op, arg, consts, x, p, u, stack):
-    """Evaluate one propensity program (postfix, with jumps for conditionals) and return its value."""
+    """Evaluate one program (postfix, with jumps for conditionals) and return its value."""
     sp = 0
     pc = start
     while pc < end:
@@ -166,6 +174,104 @@ def table_constants(x, p, u, c, net, stack):
             c[j] = run_program(prog_ptr[j], prog_ptr[j + 1], op, arg, consts, x, p, u, stack)
 
 
+@njit(cache=True, error_model="numpy")
+def derive_constants(x, p, u, net, stack):
+    """The derived per-cell constants (their programs follow the reactions'), after the parameters."""
+    m, prog_ptr, op, arg, consts, n_derived = net[0].shape[0], net[1], net[2], net[3], net[4], net[13][0]
+    first = p.shape[0] - n_derived
+    for k in range(n_derived):
+        p[first + k] = run_program(prog_ptr[m + k], prog_ptr[m + k + 1], op, arg, consts, x, p, u, stack)
+
+
+@njit(cache=True, error_model="numpy")
+def event_program(net, section, k, x, p, u, stack):
+    """The value of the k-th program of an event section: 0 triggers, 1 trigger times, 2 priorities,
+    3 assigned values (see compile._cr_arrays); the time is u's last element."""
+    m, prog_ptr, layout = net[0].shape[0], net[1], net[13]
+    n_derived, n_events, n_times = layout[0], layout[1], layout[2]
+    q = m + n_derived + k + (n_events if section >= 1 else 0) + (n_times if section >= 2 else 0) \
+        + (n_events if section >= 3 else 0)
+    return run_program(prog_ptr[q], prog_ptr[q + 1], net[2], net[3], net[4], x, p, u, stack)
+
+
+@njit(cache=True)
+def event_scratch(net):
+    """A cell's working arrays for events, as ``common.event_scratch``'s."""
+    ptr, n_events, n_times = net[14], net[13][1], net[13][2]
+    width = 1
+    for e in range(n_events):
+        width = max(width, ptr[e + 1] - ptr[e])
+    return (np.empty(n_times), np.zeros(n_events, dtype=np.bool_), np.zeros(n_events, dtype=np.bool_),
+            np.empty(n_events, dtype=np.int64), np.empty(n_events), np.empty((n_events, width)))
+
+
+@njit(cache=True, error_model="numpy")
+def program_triggers(x, p, u, on, net, stack):
+    for e in range(on.shape[0]):
+        on[e] = event_program(net, 0, e, x, p, u, stack) != 0.0  # as bool(): NaN is true
+
+
+@njit(cache=True, error_model="numpy")
+def program_values(e, x, p, u, values, net, stack):
+    ptr = net[14]
+    for a in range(ptr[e], ptr[e + 1]):
+        values[a - ptr[e]] = event_program(net, 3, a, x, p, u, stack)
+
+
+@njit(cache=True, error_model="numpy")
+def fire_program_events(x, p, u, t, net, es, stack):
+    """``common.fire_events`` with the events' expressions as programs (the same rules, the same shared
+    steps): execute at time t every event whose trigger turned true. Returns (status, detail, fired).
+    ``u`` holds the inputs and then a slot for the time."""
+    u[u.shape[0] - 1] = t
+    ev = (net[14], net[15], net[16], net[17])
+    flags, size = net[17], p[net[13][3]]
+    prev, on, order, priority, values = es[1], es[2], es[3], es[4], es[5]
+    fired = 0
+    for _ in range(MAX_EVENT_ROUNDS):
+        program_triggers(x, p, u, on, net, stack)
+        n = _due_events(on, prev, order)
+        if n == 0:
+            return OK, -1, fired
+        for k in range(n):
+            priority[k] = event_program(net, 2, order[k], x, p, u, stack)
+        _sort_by_priority(order, priority, n)
+        for k in range(n):
+            if flags[order[k], 2]:
+                program_values(order[k], x, p, u, values[order[k]], net, stack)
+        for k in range(n):
+            e = order[k]
+            if k > 0 and not flags[e, 0]:
+                program_triggers(x, p, u, on, net, stack)
+                if not on[e]:
+                    continue
+            if not flags[e, 2]:
+                program_values(e, x, p, u, values[e], net, stack)
+            status = _assign_event(e, x, p, u, ev, values[e], size)
+            if status < 0:
+                return BAD_EVENT_VALUE, e, fired
+            if status > 0:
+                derive_constants(x, p, u, net, stack)
+            fired += 1
+    return EVENT_CASCADE, -1, fired
+
+
+@njit(cache=True, error_model="numpy")
+def program_events_begin(x, p, u, t, net, es, stack):
+    """``common.events_begin`` with programs: the cell's sorted trigger times, the triggers' values before
+    the start, the events that fire at the start. Returns (status, detail, the next trigger time)."""
+    times, prev, flags = es[0], es[1], net[17]
+    if prev.shape[0] == 0:
+        return OK, -1, np.inf
+    for k in range(times.shape[0]):
+        times[k] = event_program(net, 1, k, x, p, u, stack)
+    times.sort()
+    for e in range(prev.shape[0]):
+        prev[e] = flags[e, 1] != 0
+    status, detail, _ = fire_program_events(x, p, u, np.nextafter(t, np.inf), net, es, stack)
+    return status, detail, _next_trigger_time(times, t)
+
+
 @njit(cache=True)
 def group_state(m, slots):
     """A cell's working arrays over m reactions with room for ``slots`` groups: (a, grp, pos, slot_of,
@@ -205,22 +311,25 @@ def resum(g, n_active):
 
 
 @njit(cache=True, error_model="numpy")
-def cr_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, c, net, stack, g, every):
+def cr_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, c, net, stack, g, every, u, es):
     """Simulate one cell from ``t_grid[0]``; fills ``out`` (T, R). Returns (status, detail, events);
     afterwards ``g[0]`` holds the propensities at the final state ``x``.
 
     One function (numba calls that pass arrays cost tens of ns each in reference counting): the loop
-    recomputes the pending propensities (all of them at the start and at input breakpoints, else the
-    fired reaction's dependants) and moves each between groups in O(1), then draws the waiting time
-    and the channel, and applies the channel's state change.
+    recomputes the pending propensities (all of them at the start, at breakpoints and after events,
+    else the fired reaction's dependants) and moves each between groups in O(1), then draws the waiting
+    time and the channel, and applies the channel's state change. ``u`` receives the inputs in force
+    (events may assign them) and has one slot more, the time for event programs; ``es`` is
+    ``event_scratch(net)``.
     """
-    kind, prog_ptr, op, arg, consts, ma_ptr, ma_sp, ma_n, ch_ptr, ch_sp, ch_d, dep_ptr, dep_idx = net
+    kind, prog_ptr, op, arg, consts, ma_ptr, ma_sp, ma_n, ch_ptr, ch_sp, ch_d, dep_ptr, dep_idx = net[:13]
+    watch = net[18]
     a, grp, pos, slot_of, members, count, gsum, gexp, active, apos, free = g
     n_t = t_grid.shape[0]
     m = c.shape[0]
     t = t_grid[0]
-    b, t_break = _input_interval(sched_t, t)
-    u = sched_u[b]
+    b, t_input = _input_interval(sched_t, t)
+    _copy_into(u, sched_u[b])
     a[:] = 0.0
     grp[:] = -1
     slot_of[:] = -1
@@ -230,10 +339,11 @@ def cr_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, c, net, stack, g, eve
     n_active = 0
     word = np.empty(1)
     bits = word.view(np.int64)
-    first = p.shape[0] - (prog_ptr.shape[0] - 1 - m)  # the derived per-cell constants: after the reactions'
-    for k in range(first, p.shape[0]):                # programs, one program each
-        q = m + k - first
-        p[k] = run_program(prog_ptr[q], prog_ptr[q + 1], op, arg, consts, x, p, u, stack)
+    derive_constants(x, p, u, net, stack)
+    status, detail, t_trigger = program_events_begin(x, p, u, t, net, es, stack)
+    if status != OK:
+        return status, detail, 0
+    t_break = min(t_input, t_trigger)
     table_constants(x, p, u, c, net, stack)
     lo, hi, idx, full = 0, m, every, True
     i = 0
@@ -309,14 +419,21 @@ def cr_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, c, net, stack, g, eve
 
         t_next = t + exponential(rng) / a0 if a0 > 0.0 else np.inf
         if t_next >= t_break and t_break <= t_grid[n_t - 1]:
-            # an input changes first: record up to it, switch, recompute everything, redraw the wait
+            # an input or an event acts first: record up to it, switch, recompute everything, redraw the wait
             while i < n_t and t_grid[i] < t_break:
                 if not _record_state(x, rec, out[i]):
                     return COUNT_OVERFLOW, i, events
                 i += 1
             t = t_break
-            b, t_break = _input_interval(sched_t, t)
-            u = sched_u[b]
+            if t >= t_input:
+                b, t_input = _input_interval(sched_t, t)
+                _copy_into(u, sched_u[b])
+            if es[1].shape[0] > 0:
+                status, detail, _ = fire_program_events(x, p, u, np.nextafter(t, np.inf), net, es, stack)
+                if status != OK:
+                    return status, detail, events
+                t_trigger = _next_trigger_time(es[0], t)
+            t_break = min(t_input, t_trigger)
             table_constants(x, p, u, c, net, stack)
             lo, hi, idx, full = 0, m, every, True
             continue
@@ -359,13 +476,22 @@ def cr_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, c, net, stack, g, eve
             if x[ch_sp[k]] < 0:
                 return NEGATIVE_COUNT, ch_sp[k], events
         lo, hi, idx = dep_ptr[j], dep_ptr[j + 1], dep_idx
+        if watch[j]:  # the firing changed a species that a trigger reads
+            status, detail, fired = fire_program_events(x, p, u, t, net, es, stack)
+            if status != OK:
+                return status, detail, events + 1
+            if fired > 0:  # count this firing here: the full recomputation below does not
+                events += 1
+                table_constants(x, p, u, c, net, stack)
+                lo, hi, idx, full = 0, m, every, True
 
 
 @njit(cache=True)
 def cr_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, net):
     """Cells ``first .. last-1`` one after another; a cell whose propensities span more binary
     exponents than there are group slots is rerun from its start with twice the slots (its random
-    stream restored), which gives the same bits: no choice depends on which slot a group occupies."""
+    stream and its parameters, which events may have assigned, restored), which gives the same bits: no
+    choice depends on which slot a group occupies."""
     m = net[0].shape[0]
     c = np.zeros(m)
     longest = 1
@@ -375,18 +501,23 @@ def cr_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, status
     every = np.arange(m)
     slots = min(FIRST_SLOTS, N_GROUPS, max(m, 1))
     g = group_state(m, slots)
+    u = np.empty(sched_u.shape[1] + 1)  # the inputs in force, then the time for event programs
+    es = event_scratch(net)
     start = np.empty(4, dtype=np.uint64)
+    params = np.empty(p.shape[1])
     for cell in range(first, last):
         start[:] = rng[cell]
+        params[:] = p[cell]
         while True:
             x = x0[cell].copy()
             status[cell], detail[cell], work[cell, 0] = cr_cell(x, p[cell], sched_t, sched_u, t_grid, rec, rng[cell],
-                                                                out[cell], c, net, stack, g, every)
+                                                                out[cell], c, net, stack, g, every, u, es)
             if status[cell] != GROW:
                 break
             slots = min(2 * slots, N_GROUPS, m)
             g = group_state(m, slots)
             rng[cell, :] = start
+            p[cell, :] = params
 
 
 def cr_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, *net):

@@ -6,17 +6,20 @@ an order fixed when the model's code is generated, by decreasing firing frequenc
 of the model (any fixed order samples the same law), and the branch that finds the channel applies
 it in place, with no index array, no counts and no dispatch on the channel. The event loop itself is
 generated too (``direct_events``, the search inline), so an event makes no call; this module runs it
-between recording times and input breakpoints. One uniform and one ziggurat exponential per event.
+between recording times and breakpoints (inputs, trigger times of events). One uniform and one
+ziggurat exponential per event. Events run as in ``ssa``; in a model without events the loop is the
+same code as without them (the event branches are compiled out: ``N_EVENTS`` is a constant).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .common import BAD_PROPENSITY, COUNT_OVERFLOW, OK, diagnose, input_interval, record_state, total_propensity
+from .common import (BAD_PROPENSITY, COUNT_OVERFLOW, OK, RESUM_EVERY, copy_into, diagnose, event_scratch,
+                     events_begin, fire_events, input_interval, pass_breakpoint, record_state, total_propensity)
 from .interface import Method
 from .kernels import kernel
-from .model_code import N_REACTIONS, direct_events
+from .model_code import N_EVENTS, N_REACTIONS, direct_events
 from .rng import exponential
 from .threads import run_cells
 
@@ -24,7 +27,7 @@ METHOD = Method(
     name="direct",
     summary="exact stochastic simulation: direct method, search in a fixed frequency order fused with firing",
     reference="Gillespie 1977, J Phys Chem 81:2340; McCollum et al. 2006, Comput Biol Chem 30:39",
-    exact=True, stochastic=True, module=__name__, entry="direct_block", time_events=False, state_events=False)
+    exact=True, stochastic=True, module=__name__, entry="direct_block", needs=("event_arrays",))
 
 
 @kernel()
@@ -34,19 +37,25 @@ def next_time(t, a0, rng):
 
 
 @kernel()
-def direct_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a):
+def direct_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, u, ev, es):
     """Simulate one cell from ``t_grid[0]``; fills ``out`` (T, R). Returns (status, detail, events).
 
-    Input breakpoints are handled as in ``ssa.ssa_cell``: the pending waiting time is discarded
-    and redrawn with the new propensities (exact: the waiting time is memoryless). ``direct_events``
-    fires events until one falls after the next recording time or at/after the next breakpoint, or
-    until the total propensity is due to be summed again.
+    Input breakpoints and trigger times of events are handled as in ``ssa.ssa_cell``: the pending
+    waiting time is discarded and redrawn with the new propensities (exact: the waiting time is
+    memoryless). ``direct_events`` fires events until one falls after the next recording time or
+    at/after the next breakpoint, until the total propensity is due to be summed again, or, in a model
+    whose triggers read the state, after a firing that changed a species they read (code -1: the
+    triggers are tested here, as ``ssa`` tests them after every firing).
     """
     n_t = t_grid.shape[0]
     t_end = t_grid[n_t - 1]
     t = t_grid[0]
-    b, t_break = input_interval(sched_t, t)
-    u = sched_u[b]
+    b, t_input = input_interval(sched_t, t)
+    copy_into(u, sched_u[b])  # a copy: events may assign inputs
+    status, detail, t_trigger = events_begin(x, p, u, t, ev, es)
+    if status != OK:
+        return status, detail, 0
+    t_break = min(t_input, t_trigger)
     a0, bad = total_propensity(x, p, u, a)
     if bad >= 0:
         return BAD_PROPENSITY, bad, 0
@@ -60,8 +69,11 @@ def direct_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a):
                     return COUNT_OVERFLOW, i, events
                 i += 1
             t = t_break
-            b, t_break = input_interval(sched_t, t)
-            u = sched_u[b]
+            status, detail, t_input, t_trigger = pass_breakpoint(x, p, u, t, t_input, t_trigger, sched_t, sched_u,
+                                                                 ev, es)
+            if status != OK:
+                return status, detail, events
+            t_break = min(t_input, t_trigger)
             a0, bad = total_propensity(x, p, u, a)
             if bad >= 0:
                 return BAD_PROPENSITY, bad, events
@@ -81,17 +93,31 @@ def direct_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a):
         if code == np.inf:  # a periodic exact re-summation (round-off drift), or round-off left the
             a0, bad = total_propensity(x, p, u, a)  # running total above the true sum: resum, redraw
             t_next = next_time(t, a0, rng)
+        elif N_EVENTS > 0 and code < 0.0:  # the firing at t changed a species a trigger reads
+            status, detail, n_fired = fire_events(x, p, u, t, ev, es)
+            if status != OK:
+                return status, detail, events
+            if n_fired > 0 or events % RESUM_EVERY == 0:
+                a0, bad = total_propensity(x, p, u, a)
+                if bad >= 0:
+                    return BAD_PROPENSITY, bad, events
+            t_next = next_time(t, a0, rng)
 
 
 @kernel()
-def direct_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work):
+def direct_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, ev):
     """Cells ``first .. last-1`` one after another (threads share a block in ``direct_block``)."""
     a = np.empty(N_REACTIONS)
+    u = np.empty(sched_u.shape[1])
+    es = event_scratch(ev[0])
     for c in range(first, last):
         x = x0[c].copy()
-        status[c], detail[c], work[c, 0] = direct_cell(x, p[c], sched_t, sched_u, t_grid, rec, rng[c], out[c], a)
+        status[c], detail[c], work[c, 0] = direct_cell(x, p[c], sched_t, sched_u, t_grid, rec, rng[c], out[c], a,
+                                                       u, ev, es)
 
 
-def direct_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts):
+def direct_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, ev_ptr, ev_kind,
+                 ev_index, ev_flags):
     """Simulate a block of cells on the threads numba is set to use (see ``threads.py``)."""
-    run_cells(direct_cells, x0.shape[0], x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work)
+    run_cells(direct_cells, x0.shape[0], x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work,
+              (ev_ptr, ev_kind, ev_index, ev_flags))

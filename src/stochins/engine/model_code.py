@@ -18,6 +18,8 @@ N_REACTIONS = 0
 N_EVENTS = 0
 N_EVENT_TIMES = 0
 N_PARAMETERS = 0
+#: per reaction: its firing changes a species that a trigger reads (``compile._Events.watched``)
+WATCH = None
 
 
 def propensities(x, p, u, a):
@@ -42,7 +44,8 @@ def direct_events(t_next, t_rec, t_break, a0, events, x, p, u, a, rng):
     target), draw the next event time, and go on while it falls at or before ``t_rec`` and before
     ``t_break``. Returns (t, t_next, a0, events, code): the time of the last event, the next time
     drawn, the running total and count, and code 0 (t_next is past a stop), inf (the total is due
-    to be summed again: redraw from t) or NaN (as ``fire``: nothing more may be fired)."""
+    to be summed again: redraw from t), -1 (the firing at t changed a species a trigger reads: test
+    the triggers, then draw from t) or NaN (as ``fire``: nothing more may be fired)."""
     raise NotImplementedError("model code exists only in a compiled model's generated module")
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from .common import (BAD_PROPENSITY, COUNT_OVERFLOW, OK, RESUM_EVERY, copy_into, diagnose, event_scratch,
-                     events_begin, fire_events, input_interval, next_trigger_time, record_state, total_propensity)
+                     events_begin, fire_events, input_interval, pass_breakpoint, record_state, total_propensity)
 from .interface import Method
 from .kernels import kernel
-from .model_code import N_EVENTS, N_REACTIONS, fire
+from .model_code import N_EVENTS, N_REACTIONS, WATCH, fire
 from .rng import exponential, uniform
 from .threads import run_cells
 
@@ -46,7 +46,8 @@ def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, search, fired, u,
 
     Input breakpoints and trigger times of events are handled exactly: at each one the pending waiting
     time is discarded and redrawn with the new propensities, which is exact because the waiting time is
-    memoryless; triggers that read the state are tested after every firing.
+    memoryless; triggers that read the state are tested after every firing that changed a species they
+    read (no other firing can turn one).
     The channel search scans channels in the order of their recent firing frequency in this cell
     (McCollum et al. 2006's sorting idea, re-sorted periodically rather than swapped per event):
     any fixed scan order samples the same law, and the order depends only on the cell's own
@@ -75,14 +76,10 @@ def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, search, fired, u,
                     return COUNT_OVERFLOW, i, events
                 i += 1
             t = t_break
-            if t >= t_input:
-                b, t_input = input_interval(sched_t, t)
-                copy_into(u, sched_u[b])
-            if N_EVENTS > 0:
-                status, detail, _ = fire_events(x, p, u, np.nextafter(t, np.inf), ev, es)
-                if status != OK:
-                    return status, detail, events
-                t_trigger = next_trigger_time(es[0], t)
+            status, detail, t_input, t_trigger = pass_breakpoint(x, p, u, t, t_input, t_trigger, sched_t, sched_u,
+                                                                 ev, es)
+            if status != OK:
+                return status, detail, events
             a0, bad = total_propensity(x, p, u, a)
             if bad >= 0:
                 return BAD_PROPENSITY, bad, events
@@ -114,7 +111,7 @@ def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, search, fired, u,
             return status, detail, events
         a0 += delta
         events += 1
-        if N_EVENTS > 0:
+        if N_EVENTS > 0 and WATCH[j]:
             status, detail, n_fired = fire_events(x, p, u, t, ev, es)
             if status != OK:
                 return status, detail, events
