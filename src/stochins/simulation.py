@@ -126,6 +126,10 @@ class Plan:
         params = model.parameter_vector(model_parameters)
         model.initial_state(params)  # validates initial counts under these parameters
         schedule = build_schedule(model.inputs, model.network.inputs, inputs).from_time(t_start)
+        if model_parameters or inputs:  # a rate the overrides make negative: before the first cell finds it
+            model.network.check_initial_rates(dict(zip(model.parameters, params.tolist())),
+                                              dict(zip(model.inputs, schedule.values[0].tolist())),
+                                              context=" with these model_parameters and inputs")
         if condition is None:
             condition = condition_key(params, schedule)
         spread = parse_variability(variability, dict(zip(model.parameters, params.tolist())),

@@ -59,10 +59,12 @@ def write_report(results: Results | str | Path, path: str | Path, *, species: Se
         page.figure_dir = Path(tmp)
         _provenance(page, r)
         page.h2("Population summary")
-        page.note(f"Across cells at {last:g} min (molecules per cell); CV = SD/mean, Fano = variance/mean.")
+        ends = sorted({float(c.time[-1]) for c in r})
+        page.note(f"Across cells at {'/'.join(f'{t:g}' for t in ends)} min (each condition's last recorded time; "
+                  f"molecules per cell); CV = SD/mean, Fano = variance/mean.")
         page.table(("condition", "species", "mean", "SD", "CV", "Fano", "5 %", "median", "95 %", "cells"),
                    [(x.condition, x.species, x.mean, x.sd, x.cv, x.fano, x.q05, x.q50, x.q95, x.cells)
-                    for x in summary_table(r, times=[last], species=sp)])
+                    for x in summary_table(r, times="last", species=sp)])
         if r.attrs.get("method") == "ode":
             page.note("A deterministic (ODE) run: every cell is the same, so there are no single-cell analyses.")
         else:

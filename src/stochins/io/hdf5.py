@@ -180,7 +180,7 @@ class TrajectoryWriter:
             stored = max(c.keep, min(c.cells, QUANTILE_SAMPLE), 1)
             rows = _rows(min(block, stored), max(1, CHUNK_BYTES // (n_t * n_s * itemsize)))
             traj = g.create_dataset("trajectories", shape=(0, n_t, n_s), maxshape=(None, n_t, n_s), dtype=c.dtype,
-                                    chunks=(rows, n_t, n_s), **self._comp)
+                                    chunks=(rows, n_t, n_s), **self._comp, **_fill(c, c.dtype))
             params = g.create_dataset("parameters", shape=(0, n_p), maxshape=(None, n_p), dtype=np.float64,
                                       chunks=(_rows(block, 1 << 16), n_p) if n_p else None,
                                       **(self._comp if n_p else {}))
@@ -193,6 +193,7 @@ class TrajectoryWriter:
             blocks = -(-c.cells // block)
             g.create_dataset("_journal", shape=(0, 3), maxshape=(None, 3), dtype=np.int64, chunks=(min(16, blocks), 3))
             _attach(traj, cell, time, species)
+            _mark_fill(traj)
             _attach(params, cell, parameter)
             _attach(mean, time, species)
             _attach(std, time, species)
@@ -208,7 +209,7 @@ class TrajectoryWriter:
         scale.make_scale("observable")
         rows = _rows(block, max(1, CHUNK_BYTES // (n_t * n_o * 8)))
         traj = g.create_dataset(_OBS + "trajectories", shape=(0, n_t, n_o), maxshape=(None, n_t, n_o),
-                                dtype=np.float64, chunks=(rows, n_t, n_o), **self._comp)
+                                dtype=np.float64, chunks=(rows, n_t, n_o), **self._comp, **_fill(c, np.float64))
         mean = g.create_dataset(_OBS + "mean", data=np.zeros((n_t, n_o)))
         std = g.create_dataset(_OBS + "std", data=np.full((n_t, n_o), np.nan))
         quantiles = g.create_dataset(_OBS + "quantiles", data=np.full((QUANTILES.size, n_t, n_o), np.nan))
@@ -217,6 +218,7 @@ class TrajectoryWriter:
         _attach(mean, g["time"], scale)
         _attach(std, g["time"], scale)
         _attach(quantiles, g["quantile"], g["time"], scale)
+        _mark_fill(traj)
 
     def _reopen(self, fingerprint: str, attrs: dict) -> h5py.File:
         if not self.path.exists():
@@ -635,6 +637,20 @@ def _reason(exc: BaseException) -> str:
     if getattr(exc, "strerror", None):
         return exc.strerror
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _fill(c: ConditionSpec, dtype) -> dict:
+    """When only the first cells' trajectories are kept, the dataset is shorter than its ``cell`` scale and
+    netCDF readers (xarray) pad it with the fill value: -1 (no count) or NaN, never h5py's default 0."""
+    if c.keep >= c.cells:
+        return {}
+    return {"fillvalue": np.nan if np.dtype(dtype).kind == "f" else -1}
+
+
+def _mark_fill(dataset: h5py.Dataset) -> None:
+    """``_FillValue`` tells xarray to read the padding as missing (NaN), not as counts."""
+    if dataset.fillvalue != 0:  # NaN or -1: only set when fewer cells are kept
+        dataset.attrs["_FillValue"] = np.array(dataset.fillvalue, dtype=dataset.dtype)
 
 
 def _attach(dataset: h5py.Dataset, *scales: h5py.Dataset) -> None:
