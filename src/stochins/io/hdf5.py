@@ -178,9 +178,11 @@ class TrajectoryWriter:
                 scale.make_scale(scale.name.rsplit("/", 1)[-1])
             itemsize = np.dtype(c.dtype).itemsize
             stored = max(c.keep, min(c.cells, QUANTILE_SAMPLE), 1)
-            rows = _rows(min(block, stored), max(1, CHUNK_BYTES // (n_t * n_s * itemsize)))
+            rows = _rows(min(block, stored), max(1, CHUNK_BYTES // max(1, n_t * n_s * itemsize)))
+            # no species recorded (only observables): HDF5 cannot chunk a zero-length axis, h5py picks a layout
             traj = g.create_dataset("trajectories", shape=(0, n_t, n_s), maxshape=(None, n_t, n_s), dtype=c.dtype,
-                                    chunks=(rows, n_t, n_s), **self._comp, **_fill(c, c.dtype))
+                                    chunks=(rows, n_t, n_s) if n_s else None, **(self._comp if n_s else {}),
+                                    **_fill(c, c.dtype))
             params = g.create_dataset("parameters", shape=(0, n_p), maxshape=(None, n_p), dtype=np.float64,
                                       chunks=(_rows(block, 1 << 16), n_p) if n_p else None,
                                       **(self._comp if n_p else {}))
