@@ -77,6 +77,10 @@ CASES = {
     # sbml options were only checked for SBML models: a typo next to a YAML model passed unseen
     "sbml_typo": (run_with("sbml: {substance_scal: 100}\n"), ["validate", "run.yaml"],
                   r"key 'sbml': unknown SBML import option 'substance_scal' \(did you mean 'substance_scale'"),
+    "sbml_inputs_string": (run_with("sbml: {inputs: x1}\n"), ["validate", "run.yaml"],
+                           r"sbml\.inputs: expected a list of SBML ids, got 'x1'"),
+    "sbml_ignore_events_maybe": (run_with("sbml: {ignore_events: maybe}\n"), ["validate", "run.yaml"],
+                                 r"sbml\.ignore_events: expected true or false"),
     # cv² overflowed: every drawn value NaN, and the ODE wrote NaN trajectories into a complete file
     "lognormal_cv_1e300": (run_with("variability: {k: {distribution: lognormal, cv: 1.0e300}}\n"), RUN_ARGS,
                            r"variability\.k\.cv: 1e\+300 is too large"),
@@ -169,6 +173,14 @@ def test_unkept_cells_read_as_missing_not_zero(sweep):
         np.testing.assert_array_equal(values[:2], stored)
         np.testing.assert_allclose(ds["trajectories"].mean("cell").values, stored.mean(0))
         ds.close()
+
+
+def test_reading_an_unrecorded_name_says_what_was_recorded(sweep):
+    """``cond["Y"]`` was ``ValueError: 'Y' is not in list``; a column read loads only that column."""
+    cond = stochins.open_results(sweep)["end=10"]
+    with pytest.raises(KeyError, match=r"recorded no 'Y' \(recorded: X\)"):
+        cond["Y"]
+    np.testing.assert_array_equal(cond["X"], cond.trajectories[:, :, 0])
 
 
 def test_summarize_reads_each_condition_at_its_own_last_time(sweep, capsys):

@@ -178,6 +178,11 @@ class _RunFields(_Strict):
                 hint = difflib.get_close_matches(str(key), SBML_OPTIONS, n=1)
                 raise ValueError(f"unknown SBML import option {key!r}"
                                  f"{f' (did you mean {hint[0]!r}?)' if hint else ''} (expected {', '.join(SBML_OPTIONS)})")
+        inputs, ignore = v.get("inputs", []), v.get("ignore_events", False)
+        if not isinstance(inputs, list) or not all(isinstance(x, str) for x in inputs):  # "x1" is not ["x", "1"]
+            raise ValueError(f"sbml.inputs: expected a list of SBML ids, got {inputs!r}")
+        if not isinstance(ignore, bool):
+            raise ValueError(f"sbml.ignore_events: expected true or false, got {ignore!r}")
         return v
 
     @field_validator("record")

@@ -838,11 +838,16 @@ class Condition:
             return out
 
     def __getitem__(self, name: str) -> np.ndarray:
-        """(cells, time) trajectories of one species or observable."""
-        if name not in self.species and name in self.observables:
-            with h5py.File(self.path, "r") as f:
-                return f["conditions"][self.name][_OBS + "trajectories"][:, :, self.observables.index(name)]
-        return self.trajectories[:, :, self.species.index(name)]
+        """(cells, time) trajectories of one species or observable (only its column is read)."""
+        if name in self.species:
+            dataset, column = "trajectories", self.species.index(name)
+        elif name in self.observables:
+            dataset, column = _OBS + "trajectories", self.observables.index(name)
+        else:
+            raise KeyError(f"{self.path}: condition {self.name!r} recorded no {name!r} "
+                           f"(recorded: {', '.join(self.quantities)})")
+        with h5py.File(self.path, "r") as f:
+            return f["conditions"][self.name][dataset][:, :, column]
 
     def iter_cells(self, chunk_bytes: int = 4 << 20, parameters: bool = False) -> Iterator[tuple]:
         """Kept trajectories in blocks of whole cells, ``(first, block)`` with block (n, T, S), or
