@@ -8,6 +8,7 @@ the checks on results files.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -201,6 +202,11 @@ def test_recording_only_observables(tmp_path, monkeypatch, capsys):
     assert cond["twice"].shape == (3, 6) and np.all(cond["twice"][:, 0] == 40)
     with h5py.File("out.h5") as f:
         assert f["conditions/default/trajectories"].shape == (3, 6, 0)
+    capsys.readouterr()
+    assert main(["summarize", "out.h5"]) == 0 and "twice" in capsys.readouterr().out
+    if importlib.util.find_spec("matplotlib"):  # the report took sp[0] of no species: IndexError
+        assert main(["report", "out.h5", "-o", "r.html"]) == 2
+        assert "records only observables (twice)" in _one_line(capsys)
 
 
 def test_figure_format_matplotlib_cannot_write(sweep, tmp_path, capsys):

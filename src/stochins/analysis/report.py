@@ -46,6 +46,9 @@ def write_report(results: Results | str | Path, path: str | Path, *, species: Se
     first = r[r.conditions[0]]
     sp = list(first.species if species is None else species)
     check_species(sp, first.species)
+    if not sp:
+        raise AnalysisError(f"{r.path}: the report reads species, and this file records only observables "
+                            f"({', '.join(first.observables)}); use stochins summarize or plot")
     main = main or ("Akt_active" if "Akt_active" in sp else sp[0])
     check_species([main], first.species)
     grid = first.time
