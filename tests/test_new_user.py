@@ -191,6 +191,21 @@ def test_summarize_reads_each_condition_at_its_own_last_time(sweep, capsys):
     assert [(row[0], row[2]) for row in rows] == [("end=5", "5"), ("end=10", "10")]
 
 
+def test_a_file_without_cells_has_no_mean(tmp_path, monkeypatch, capsys):
+    """A run refused at its first block leaves 0 cells; its mean read 0 molecules (the dataset's initial
+    zeros), now NaN ("-" in the table), like its SD."""
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, run_with("variability: {cell_size: {distribution: gamma, cv: 1.0e6}}\n"))
+    assert main(RUN_ARGS) == 2
+    capsys.readouterr()
+    with h5py.File("out.h5") as f:
+        assert f["conditions/default"].attrs["cells_done"] == 0
+        assert np.isnan(f["conditions/default/mean"][...]).all()
+    assert main(["summarize", "out.h5"]) == 0
+    row = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("default")][0]
+    assert row[3:5] == ["-", "-"] and row[-1] == "0", row
+
+
 def test_recording_only_observables(tmp_path, monkeypatch, capsys):
     """``record: [twice]`` (no species) divided by zero sizing the species' chunks: a traceback."""
     monkeypatch.chdir(tmp_path)

@@ -291,9 +291,16 @@ class Network:
         """Every rate and propensity is a finite non-negative number at the initial state, with the model's
         parameters and inputs or a run's (``context`` says which): otherwise the first cell would fail."""
         params = {**self.parameters, **(parameters or {})}
+        reactions = list(self.reactions.values())
+        if parameters is not None or inputs is not None:  # a run's values: only what they change (a sweep
+            changed = {k for k, v in {**(parameters or {}), **(inputs or {})}.items()  # of 10^4 doses)
+                       if v != {**self.parameters, **self.inputs}.get(k)}
+            changed |= {s.name for s in self.species.values() if s.initial.symbols & changed}
+            reactions = [r for r in reactions if changed & self._reads(r)]
+        read = set().union(*(self._reads(r) for r in reactions)) & self.species.keys()
         env = {**params, **self.inputs, **(inputs or {}),
-               **{k: float(v) for k, v in self.initial_counts(params).items()}}
-        for r in self.reactions.values():
+               **{k: float(v) for k, v in self.initial_counts(params, only=read).items()}}
+        for r in reactions:
             value = self.propensity_expr(r).evaluate(env) if r.propensity is not None else \
                 self.rate_expr(r).evaluate(env)
             if not 0 <= value < math.inf:  # also catches NaN
@@ -320,10 +327,20 @@ class Network:
     def propensity_expr(self, r: Reaction) -> Expr:
         return r.propensity.substitute(self.expressions)
 
-    def initial_counts(self, parameters: Mapping[str, float] | None = None) -> dict[str, int]:
+    def _reads(self, r: Reaction) -> frozenset[str]:
+        """The species, parameters and inputs a reaction's rate or propensity reads (through expressions)."""
+        expr = r.rate if r.rate is not None else r.propensity
+        return frozenset().union(*(self.expressions[s].symbols if s in self.expressions else {s}
+                                   for s in expr.symbols))
+
+    def initial_counts(self, parameters: Mapping[str, float] | None = None,
+                       only: set[str] | None = None) -> dict[str, int]:
+        """Initial counts under these parameters (of the species in ``only``, default all)."""
         env = {**self.parameters, **(parameters or {})}
         counts = {}
         for s in self.species.values():
+            if only is not None and s.name not in only:
+                continue
             value = s.initial.evaluate(env)
             if not math.isfinite(value) or value < -0.5:
                 raise ModelError(f"{self.source}: species {s.name!r}: initial count {s.initial.text!r} "

@@ -186,7 +186,7 @@ class TrajectoryWriter:
             params = g.create_dataset("parameters", shape=(0, n_p), maxshape=(None, n_p), dtype=np.float64,
                                       chunks=(_rows(block, 1 << 16), n_p) if n_p else None,
                                       **(self._comp if n_p else {}))
-            mean = g.create_dataset("mean", data=np.zeros((n_t, n_s)))
+            mean = g.create_dataset("mean", data=np.full((n_t, n_s), np.nan))  # no cells yet: no mean, not 0
             std = g.create_dataset("std", data=np.full((n_t, n_s), np.nan))
             quantiles = g.create_dataset("quantiles", data=np.full((QUANTILES.size, n_t, n_s), np.nan))
             # slots of (mean, M2), each tagged (attribute "cells") with the cell count it describes
@@ -212,7 +212,7 @@ class TrajectoryWriter:
         rows = _rows(block, max(1, CHUNK_BYTES // (n_t * n_o * 8)))
         traj = g.create_dataset(_OBS + "trajectories", shape=(0, n_t, n_o), maxshape=(None, n_t, n_o),
                                 dtype=np.float64, chunks=(rows, n_t, n_o), **self._comp, **_fill(c, np.float64))
-        mean = g.create_dataset(_OBS + "mean", data=np.zeros((n_t, n_o)))
+        mean = g.create_dataset(_OBS + "mean", data=np.full((n_t, n_o), np.nan))
         std = g.create_dataset(_OBS + "std", data=np.full((n_t, n_o), np.nan))
         quantiles = g.create_dataset(_OBS + "quantiles", data=np.full((QUANTILES.size, n_t, n_o), np.nan))
         g.create_dataset("_observable_moments", data=np.zeros((_SLOTS, 2, n_t, n_o)))
@@ -650,8 +650,9 @@ def _fill(c: ConditionSpec, dtype) -> dict:
 
 
 def _mark_fill(dataset: h5py.Dataset) -> None:
-    """``_FillValue`` tells xarray to read the padding as missing (NaN), not as counts."""
-    if dataset.fillvalue != 0:  # NaN or -1: only set when fewer cells are kept
+    """``_FillValue`` tells xarray to read the -1 padding of counts as missing (NaN); a NaN fill needs no
+    attribute (and one would make the file's attributes unequal to themselves)."""
+    if dataset.dtype.kind in "iu" and dataset.fillvalue != 0:  # only set when fewer cells are kept
         dataset.attrs["_FillValue"] = np.array(dataset.fillvalue, dtype=dataset.dtype)
 
 
@@ -681,7 +682,7 @@ def _merge_moments(mean_a: np.ndarray, m2_a: np.ndarray, n_a: int, block: np.nda
 
 
 def _write_summary(g: h5py.Group, mean: np.ndarray, m2: np.ndarray, n: int, prefix: str = "") -> None:
-    g[prefix + "mean"][...] = mean
+    g[prefix + "mean"][...] = mean if n > 0 else np.full_like(mean, np.nan)
     g[prefix + "std"][...] = np.sqrt(m2 / (n - 1)) if n > 1 else np.full_like(m2, np.nan)
 
 
