@@ -292,12 +292,13 @@ class Network:
         parameters and inputs or a run's (``context`` says which): otherwise the first cell would fail."""
         params = {**self.parameters, **(parameters or {})}
         reactions = list(self.reactions.values())
+        read = None  # the model's own values: every initial count is checked too
         if parameters is not None or inputs is not None:  # a run's values: only what they change (a sweep
             changed = {k for k, v in {**(parameters or {}), **(inputs or {})}.items()  # of 10^4 doses)
                        if v != {**self.parameters, **self.inputs}.get(k)}
             changed |= {s.name for s in self.species.values() if s.initial.symbols & changed}
             reactions = [r for r in reactions if changed & self._reads(r)]
-        read = set().union(*(self._reads(r) for r in reactions)) & self.species.keys()
+            read = set().union(*(self._reads(r) for r in reactions)) & self.species.keys()
         env = {**params, **self.inputs, **(inputs or {}),
                **{k: float(v) for k, v in self.initial_counts(params, only=read).items()}}
         for r in reactions:
