@@ -21,7 +21,7 @@ import pytest
 
 import stochins
 from stochins.cli import main
-from stochins.errors import ArgumentError, ModelError
+from stochins.errors import ArgumentError
 
 MODEL = """\
 name: birth_death
@@ -134,7 +134,7 @@ def test_api_arguments_of_the_wrong_shape(tmp_path):
         stochins.simulate(model, cells=1, t_end=1, samples=2, seed=1, record="XY")
     with pytest.raises(ArgumentError, match="inputs: expected a mapping"):
         stochins.simulate(model, cells=1, t_end=1, samples=2, seed=1, inputs=[["signal", 1.0]])
-    with pytest.raises(ModelError, match=r"'death': rate is -1\.0 at the initial state with these"):
+    with pytest.raises(ArgumentError, match=r"'death': rate is -1\.0 at the initial state with these"):
         stochins.simulate(model, cells=1, t_end=1, samples=2, seed=1, model_parameters={"mu": -1.0})
 
 
