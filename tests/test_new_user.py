@@ -161,7 +161,7 @@ def sweep(tmp_path_factory):
 def test_unkept_cells_read_as_missing_not_zero(sweep):
     """The trajectories dataset is shorter than its ``cell`` scale; xarray padded it with h5py's fill
     value 0, i.e. cells of zero molecules. Now the padding is -1 (NaN for floats), marked _FillValue."""
-    xr = pytest.importorskip("xarray")
+    pytest.importorskip("xarray")
     pytest.importorskip("h5netcdf")
     r = stochins.open_results(sweep)
     for name in r.conditions:
