@@ -189,6 +189,8 @@ def test_summarize_reads_each_condition_at_its_own_last_time(sweep, capsys):
     assert main(["summarize", str(sweep)]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("end=")]
     assert [(row[0], row[2]) for row in rows] == [("end=5", "5"), ("end=10", "10")]
+    assert main(["summarize", str(sweep), "--times", "10"]) == 2  # recorded by one condition only: which not
+    assert re.search(r"out\.h5: condition 'end=5': time 10 min is not recorded", _one_line(capsys))
 
 
 def test_a_file_without_cells_has_no_mean(tmp_path, monkeypatch, capsys):

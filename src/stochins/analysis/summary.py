@@ -13,7 +13,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from ..io.hdf5 import Results
-from ._common import as_results, check_species, quantile_row, time_index
+from ._common import AnalysisError, as_results, check_species, quantile_row, time_index
 
 
 class SummaryRow(NamedTuple):
@@ -68,7 +68,10 @@ def summary_table(results: Results | str | Path, times: Sequence[float] | str | 
                 raise ValueError(f"times: expected minutes or 'last', got {times!r}")
             idx = [cond.time.size - 1]
         else:
-            idx = list(dict.fromkeys(time_index(cond.time, t) for t in times))
+            try:
+                idx = list(dict.fromkeys(time_index(cond.time, t) for t in times))
+            except AnalysisError as exc:  # a sweep over time.end: say which condition lacks the time
+                raise AnalysisError(f"{r.path}: condition {name!r}: {exc}") from None
         s = cond.summaries()
         qi = {q: quantile_row(s["quantile"], q) for q in (0.05, 0.5, 0.95)}
 
