@@ -287,7 +287,8 @@ def test_interrupted_run_needs_resume_and_resume_finishes_it(work, capsys, monke
 
 
 def test_simulation_failure_exits_1_with_one_line(work, capsys):
-    (work / "neg.yaml").write_text(GOOD + "model_parameters: {k: -1}\n")  # a negative birth propensity
+    # the birth propensity turns negative mid-run (a negative one at the start is refused before the run)
+    (work / "neg.yaml").write_text(GOOD + 'events: {flip: {trigger: "t >= 5", assign: {k: -1}}}\n')
     assert cli(capsys, "validate", "neg.yaml")[0] == 0  # valid as a file; fails only when simulated
     status, out, err = cli(capsys, "run", "neg.yaml", "-q", "-o", "neg.h5")
     assert status == 1 and out == ""

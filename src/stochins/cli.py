@@ -109,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.flush()
             os._exit(3)
         return status
+    except BrokenPipeError:  # e.g. `stochins info out.h5 | head -3`: the reader has all it wanted
+        if argv is None:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 0
     except KeyboardInterrupt as exc:
         signum = getattr(exc, "signum", signal.SIGINT)
         output = getattr(exc, "output", None)
@@ -194,9 +198,11 @@ def _summarize(args) -> int:
         r = open_results(args.results)
         species = _csv(args.species)
         times = _times(args.times)
-        if times is None:  # one readable table by default; every time would be conditions x species x samples rows
+        # one readable table by default, at each condition's last time (every time would be conditions x species
+        # x samples rows)
+        rows = summary_table(r, times=times or "last", species=species)
+        if times is None:
             times = [float(r[r.conditions[0]].time[-1])]
-        rows = summary_table(r, times=times, species=species)
         keys = dose_keys(r) if args.dose_response else []
         if args.dose_response and not keys:
             raise AnalysisError(f"{r.path}: not a dose sweep (no inputs.<name>.dose varies across conditions)")
@@ -300,8 +306,10 @@ def _report(args) -> int:
             raise AnalysisError("the report needs matplotlib: pip install 'stochins[plot]'") from None
         out = write_report(r, args.output, species=_csv(args.species), main=args.main, times=_times(args.times),
                            boot=args.boot)
-    except (ResultsError, AnalysisError, OSError) as exc:
+    except (ResultsError, AnalysisError) as exc:
         return _fail(exc, 2)
+    except OSError as exc:  # e.g. -o names a directory
+        return _fail(OSError(f"{args.output}: cannot write the report ({exc.strerror or exc})"), 2)
     print(out)
     return 0
 
@@ -353,13 +361,19 @@ def _export(args) -> int:
     from .models.sbml import to_sbml
 
     try:
-        text = to_sbml(load_network(args.model))
-        Path(args.output).write_text(text, encoding="utf-8")
+        network = load_network(args.model)
+        source, out = Path(network.source), Path(args.output)
+        if source.exists() and out.exists() and out.samefile(source):
+            raise ModelError(f"{out}: is the model file being exported; refusing to write SBML over it")
+        text = to_sbml(network)
+        out.write_text(text, encoding="utf-8")
     except ModelError as exc:
         return _fail(exc, 2)
     except OSError as exc:
         return _fail(OSError(f"{args.output}: cannot write ({exc.strerror})"), 2)
     return 0
+
+
 def _size(n: float) -> str:
     for unit in ("B", "kB", "MB", "GB"):
         if n < 1000:

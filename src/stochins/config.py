@@ -35,6 +35,10 @@ __all__ = ["RunConfig", "ConfigError", "load_run_config", "TimeConfig", "OutputC
 NAME_MAX = 255
 #: most conditions a sweep may expand to (each is a group in the output and a plan in memory)
 MAX_CONDITIONS = 100_000
+#: the keys of a run file's ``sbml:`` mapping (``models.sbml.from_sbml``'s options)
+SBML_OPTIONS = ("substance_scale", "inputs", "ignore_events")
+#: run-file sections that hold booleans (SBML's ignore_events; events' persistent, initial_value, ...)
+_BOOLEAN_SECTIONS = ("sbml", "events", "sweep")
 
 
 class ConfigError(ValueError):
@@ -164,6 +168,22 @@ class _RunFields(_Strict):
             lengths = ", ".join(f"{k}: {len(v)}" for k, v in self.sweep.items())
             raise ValueError(f"sweep_mode zip needs value lists of equal length (got {lengths})")
         return self
+
+    @field_validator("sbml")
+    @classmethod
+    def _sbml(cls, v):
+        """Checked here too, not only when an SBML file is read: with a YAML model a typo would pass unseen."""
+        for key in v:
+            if key not in SBML_OPTIONS:
+                hint = difflib.get_close_matches(str(key), SBML_OPTIONS, n=1)
+                raise ValueError(f"unknown SBML import option {key!r}"
+                                 f"{f' (did you mean {hint[0]!r}?)' if hint else ''} (expected {', '.join(SBML_OPTIONS)})")
+        inputs, ignore = v.get("inputs", []), v.get("ignore_events", False)
+        if not isinstance(inputs, list) or not all(isinstance(x, str) for x in inputs):  # "x1" is not ["x", "1"]
+            raise ValueError(f"sbml.inputs: expected a list of SBML ids, got {inputs!r}")
+        if not isinstance(ignore, bool):
+            raise ValueError(f"sbml.ignore_events: expected true or false, got {ignore!r}")
+        return v
 
     @field_validator("record")
     @classmethod
@@ -298,7 +318,9 @@ def load_run_config(path: str | Path, **overrides: Any) -> RunConfig:
         data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"{path}: not valid YAML{f' at line {mark.line + 1}' if mark else ''}") from None
+        problem = getattr(exc, "problem", None)  # e.g. "duplicate key 'seed'"
+        raise ConfigError(f"{path}: not valid YAML{f' at line {mark.line + 1}' if mark else ''}"
+                          f"{f' ({problem})' if problem else ''}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a run file must be a mapping of keys (model, cells, time, ...)")
     data.update({k: v for k, v in overrides.items() if v is not None})
@@ -309,12 +331,29 @@ def load_run_config(path: str | Path, **overrides: Any) -> RunConfig:
 def parse_run_config(data: dict, source: str = "<run>", base_dir: Path = Path(".")) -> RunConfig:
     if "base_dir" in data:  # an internal field, never a run-file key
         raise ConfigError(f"{source}: unknown key 'base_dir'")
+    where = _boolean_number(data)
+    if where:  # pydantic reads true as 1 (cells: true would be one cell); sweeps are checked per condition
+        raise ConfigError(f"{source}: key {where[0]!r}: expected a number, got {where[1]!r}")
     try:
         config = RunConfig.model_validate({**data, "base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError(f"{source}: {_describe(exc)}") from None
     config._source = source
     return config
+
+
+def _boolean_number(data: Any, path: str = "") -> tuple[str, bool] | None:
+    """The first true/false (YAML also reads yes/no/on/off so) where a run file takes numbers."""
+    if isinstance(data, bool):
+        return path, data
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        if not path and key in _BOOLEAN_SECTIONS:
+            continue
+        found = _boolean_number(value, f"{path}.{key}" if path else str(key))
+        if found:
+            return found
+    return None
 
 
 #: what a key that accepts several forms expects (pydantic reports one error per form)
@@ -396,6 +435,12 @@ def check_against_model(config: RunConfig, model) -> None:
             hint = f" (did you mean {match[0]!r}?)" if match else f" (model species: {', '.join(model.declared_species)})"
             raise ConfigError(f"{where}record: unknown species {name!r}{hint}")
     try:
-        build_schedule(model.inputs, model.network.inputs, config.inputs)
+        schedule = build_schedule(model.inputs, model.network.inputs, config.inputs).from_time(config.time.start)
     except ArgumentError as exc:
         raise ConfigError(f"{where}{exc}") from None
+    if config.model_parameters or config.inputs:  # the model's own values were checked when it was loaded
+        try:
+            model.network.check_initial_rates(config.model_parameters, dict(zip(model.inputs, schedule.values[0])),
+                                              context=" with this run's model_parameters and inputs")
+        except ModelError as exc:
+            raise ConfigError(f"{where}{exc}") from None

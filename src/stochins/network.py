@@ -29,11 +29,15 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED = FUNCTIONS | {"t", "time", "math"} | set(keyword.kwlist)
 #: largest initial count (counts are int64, and exact as float64 below 2**53)
 MAX_COUNT = 2**53
+#: largest stoichiometry of a reactant (a mass-action propensity multiplies that many factors) and of a product
+MAX_ORDER = 1000
+MAX_STOICHIOMETRY = 2**31 - 1
 #: longest species/parameter/reaction name (HDF5 strings and messages stay readable)
 _MAX_NAME = 200
 _TOP_KEYS = ("name", "description", "time_unit", "species", "parameters", "inputs", "expressions", "reactions",
              "events")
 _REACTION_KEYS = ("equation", "rate", "propensity", "description")
+_NAME_RULE = " (ASCII letters, digits and '_', not starting with a digit)"
 _TERM = re.compile(r"^(?:(\d+)\s*\*?\s*)?([A-Za-z_][A-Za-z0-9_]*)$")
 
 
@@ -154,7 +158,7 @@ class Network:
 
         def declare(name: Any, kind: str) -> str:
             if not isinstance(name, str) or not _NAME.match(name):
-                raise ModelError(f"{source}: {kind} name {str(name)[:60]!r} is not a valid identifier")
+                raise ModelError(f"{source}: {kind} name {str(name)[:60]!r} is not a valid identifier{_NAME_RULE}")
             if len(name) > _MAX_NAME:
                 raise ModelError(f"{source}: {kind} name {name[:40]!r}... is longer than {_MAX_NAME} characters")
             if name in _RESERVED or name.startswith("__"):
@@ -213,7 +217,7 @@ class Network:
         for name, spec in section("reactions").items():
             where = f"{source}: reaction {name!r}"
             if not isinstance(name, str) or not _NAME.match(name):
-                raise ModelError(f"{source}: reaction name {name!r} is not a valid identifier")
+                raise ModelError(f"{source}: reaction name {str(name)[:60]!r} is not a valid identifier{_NAME_RULE}")
             if len(name) > _MAX_NAME:
                 raise ModelError(f"{source}: reaction name {name[:40]!r}... is longer than {_MAX_NAME} characters")
             if not isinstance(spec, Mapping):
@@ -261,6 +265,11 @@ class Network:
             for s, _ in r.reactants + r.products:
                 if s not in self.species:
                     raise ModelError(f"{where}: unknown species {s!r}{_did_you_mean(s, self.species)}")
+            for side, limit in ((r.reactants, MAX_ORDER), (r.products, MAX_STOICHIOMETRY)):
+                for s, n in side:
+                    if n > limit:  # mass action of order n is a product of n factors in the generated code
+                        raise ModelError(f"{where}: stoichiometry {n:,} of {s!r} (at most {limit:,} "
+                                         f"{'for a reactant' if limit == MAX_ORDER else 'per species'})")
             expr = r.rate if r.rate is not None else r.propensity
             kind = "rate" if r.rate is not None else "propensity"
             for sym in sorted(expr.symbols):
@@ -275,15 +284,30 @@ class Network:
                     raise ModelError(f"{where}: consumes constant species {s!r}; a constant species may "
                                      f"only act as a modifier (write '{s} -> {s} + ...') or in a propensity")
         self.events = _resolve_events(self, self.events)
-        # a propensity must be a non-negative number at the initial state with default parameters
-        env = self.default_environment()
-        for r in self.reactions.values():
+        self.check_initial_rates()
+
+    def check_initial_rates(self, parameters: Mapping[str, float] | None = None,
+                            inputs: Mapping[str, float] | None = None, context: str = "") -> None:
+        """Every rate and propensity is a finite non-negative number at the initial state, with the model's
+        parameters and inputs or a run's (``context`` says which): otherwise the first cell would fail."""
+        params = {**self.parameters, **(parameters or {})}
+        reactions = list(self.reactions.values())
+        read = None  # the model's own values: every initial count is checked too
+        if parameters is not None or inputs is not None:  # a run's values: only what they change (a sweep
+            changed = {k for k, v in {**(parameters or {}), **(inputs or {})}.items()  # of 10^4 doses)
+                       if v != {**self.parameters, **self.inputs}.get(k)}
+            changed |= {s.name for s in self.species.values() if s.initial.symbols & changed}
+            reactions = [r for r in reactions if changed & self._reads(r)]
+            read = set().union(*(self._reads(r) for r in reactions)) & self.species.keys()
+        env = {**params, **self.inputs, **(inputs or {}),
+               **{k: float(v) for k, v in self.initial_counts(params, only=read).items()}}
+        for r in reactions:
             value = self.propensity_expr(r).evaluate(env) if r.propensity is not None else \
                 self.rate_expr(r).evaluate(env)
             if not 0 <= value < math.inf:  # also catches NaN
                 kind = "propensity" if r.propensity is not None else "rate"
-                raise ModelError(f"{src}: reaction {r.name!r}: {kind} is {value!r} at the initial state "
-                                 f"(must be a finite non-negative number); clamp it, e.g. max(..., 0)")
+                raise ModelError(f"{self.source}: reaction {r.name!r}: {kind} is {value!r} at the initial state"
+                                 f"{context} (must be a finite non-negative number); clamp it, e.g. max(..., 0)")
 
     def with_events(self, section: Any, source: str) -> "Network":
         """This network plus the events of a run file's ``events:`` section (same form as the model
@@ -304,10 +328,20 @@ class Network:
     def propensity_expr(self, r: Reaction) -> Expr:
         return r.propensity.substitute(self.expressions)
 
-    def initial_counts(self, parameters: Mapping[str, float] | None = None) -> dict[str, int]:
+    def _reads(self, r: Reaction) -> frozenset[str]:
+        """The species, parameters and inputs a reaction's rate or propensity reads (through expressions)."""
+        expr = r.rate if r.rate is not None else r.propensity
+        return frozenset().union(*(self.expressions[s].symbols if s in self.expressions else {s}
+                                   for s in expr.symbols))
+
+    def initial_counts(self, parameters: Mapping[str, float] | None = None,
+                       only: set[str] | None = None) -> dict[str, int]:
+        """Initial counts under these parameters (of the species in ``only``, default all)."""
         env = {**self.parameters, **(parameters or {})}
         counts = {}
         for s in self.species.values():
+            if only is not None and s.name not in only:
+                continue
             value = s.initial.evaluate(env)
             if not math.isfinite(value) or value < -0.5:
                 raise ModelError(f"{self.source}: species {s.name!r}: initial count {s.initial.text!r} "

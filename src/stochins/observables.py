@@ -55,6 +55,8 @@ def split_record(model, record: Sequence[str] | None) -> tuple[list[str], list[s
     """A ``record`` list -> (species, observables), in the order given; default: every species."""
     if record is None:
         return list(model.declared_species), []
+    if isinstance(record, str) or not all(isinstance(name, str) for name in record):  # "AB" is not ["A", "B"]
+        raise ArgumentError(f"record: expected a list of species and observable names, got {record!r}")
     species, observables = [], []
     for name in record:
         if name in model.species:

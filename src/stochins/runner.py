@@ -246,9 +246,11 @@ def _run(prepared: Prepared, out: Path, resume: bool, progress: bool | None, log
 
 
 def _check_output_path(out: Path, source, prepared: Prepared) -> None:
-    """The output must not be a directory, the run file or a model file (--overwrite would replace it)."""
+    """The output must not be a directory, a device, the run file or a model file (--overwrite would replace it)."""
     if out.is_dir():
         raise ResultsError(f"{out}: is a directory; give an output file name (e.g. {out / 'run.h5'})")
+    if out.exists() and not out.is_file():  # --overwrite would unlink it: /dev/null, a FIFO, a socket
+        raise ResultsError(f"{out}: is not a regular file (a device, pipe or socket); give an output file name")
     candidates = [(path, "model") for path in prepared.model_files]
     if not isinstance(source, RunConfig):
         candidates.append((Path(source), "run"))

@@ -173,6 +173,8 @@ def _protocol(spec: dict, where: str) -> list[tuple[float, float]]:
 def build_schedule(input_names: Sequence[str], defaults: Mapping[str, float],
                    inputs: Mapping[str, InputSpec] | None) -> Schedule:
     """Merge per-input schedules onto one breakpoint list."""
+    if inputs is not None and not isinstance(inputs, Mapping):
+        raise ArgumentError(f"inputs: expected a mapping of input name to value, table or protocol, got {inputs!r}")
     inputs = dict(inputs or {})
     unknown = [n for n in inputs if n not in input_names]
     if unknown:

@@ -26,7 +26,7 @@ from .engine import tau as _tau
 from .engine.kernels import per_model
 from .engine.methods import AUTO, METHODS, Method, get_method, method_names
 from .engine.rng import seed_streams
-from .errors import ArgumentError, SimulationError
+from .errors import ArgumentError, ModelError, SimulationError
 from .observables import Observables, split_record
 from .schedule import InputSpec, Schedule, build_schedule
 from .variability import CELL_SIZE, Variability, parse_variability
@@ -126,6 +126,13 @@ class Plan:
         params = model.parameter_vector(model_parameters)
         model.initial_state(params)  # validates initial counts under these parameters
         schedule = build_schedule(model.inputs, model.network.inputs, inputs).from_time(t_start)
+        if model_parameters or inputs:  # a rate the overrides make negative: before the first cell finds it
+            try:
+                model.network.check_initial_rates(dict(zip(model.parameters, params.tolist())),
+                                                  dict(zip(model.inputs, schedule.values[0].tolist())),
+                                                  context=" with these model_parameters and inputs")
+            except ModelError as exc:  # an argument of simulate, not the model file, is wrong
+                raise ArgumentError(str(exc)) from None
         if condition is None:
             condition = condition_key(params, schedule)
         spread = parse_variability(variability, dict(zip(model.parameters, params.tolist())),

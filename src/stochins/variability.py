@@ -105,6 +105,8 @@ def parse_variability(spec: Mapping[str, Any] | None, defaults: Mapping[str, flo
                 else:
                     if g["cv"] < 0:
                         raise ArgumentError(f"{where}.cv: must be non-negative, got {g['cv']}")
+                    if not math.isfinite(g["cv"] * g["cv"]):  # the draw needs cv²: NaN for every cell
+                        raise ArgumentError(f"{where}.cv: {g['cv']:g} is too large (at most 1e150)")
                     a = (mean, g["cv"])
         if name == CELL_SIZE and (values.size and values.min() <= 0 or kind == "uniform" and a[0] <= 0
                                   or kind not in ("list", "uniform") and a[0] <= 0):

@@ -167,9 +167,15 @@ def _legend(fig, ax, deterministic: bool, cells: int) -> None:
 
 def _save(fig, path: str | Path, dpi: int) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        formats = fig.canvas.get_supported_filetypes()
+        if path.suffix and path.suffix[1:].lower() not in formats:  # else matplotlib's ValueError after drawing
+            raise AnalysisError(f"{path}: cannot write a figure as {path.suffix!r} "
+                                f"(formats: {', '.join(sorted(formats))})")
+        path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=dpi)
+    except OSError as exc:
+        raise AnalysisError(f"{path}: cannot write the figure ({exc.strerror or exc})") from None
     finally:
         plt.close(fig)
     return path

@@ -46,6 +46,9 @@ def write_report(results: Results | str | Path, path: str | Path, *, species: Se
     first = r[r.conditions[0]]
     sp = list(first.species if species is None else species)
     check_species(sp, first.species)
+    if not sp:
+        raise AnalysisError(f"{r.path}: the report reads species, and this file records only observables "
+                            f"({', '.join(first.observables)}); use stochins summarize or plot")
     main = main or ("Akt_active" if "Akt_active" in sp else sp[0])
     check_species([main], first.species)
     grid = first.time
@@ -59,10 +62,12 @@ def write_report(results: Results | str | Path, path: str | Path, *, species: Se
         page.figure_dir = Path(tmp)
         _provenance(page, r)
         page.h2("Population summary")
-        page.note(f"Across cells at {last:g} min (molecules per cell); CV = SD/mean, Fano = variance/mean.")
+        ends = sorted({float(c.time[-1]) for c in r})
+        page.note(f"Across cells at {'/'.join(f'{t:g}' for t in ends)} min (each condition's last recorded time; "
+                  f"molecules per cell); CV = SD/mean, Fano = variance/mean.")
         page.table(("condition", "species", "mean", "SD", "CV", "Fano", "5 %", "median", "95 %", "cells"),
                    [(x.condition, x.species, x.mean, x.sd, x.cv, x.fano, x.q05, x.q50, x.q95, x.cells)
-                    for x in summary_table(r, times=[last], species=sp)])
+                    for x in summary_table(r, times="last", species=sp)])
         if r.attrs.get("method") == "ode":
             page.note("A deterministic (ODE) run: every cell is the same, so there are no single-cell analyses.")
         else:

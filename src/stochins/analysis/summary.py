@@ -13,7 +13,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from ..io.hdf5 import Results
-from ._common import as_results, check_species, quantile_row, time_index
+from ._common import AnalysisError, as_results, check_species, quantile_row, time_index
 
 
 class SummaryRow(NamedTuple):
@@ -46,12 +46,13 @@ def fano(mean, sd):
     return out[()] if out.ndim == 0 else out
 
 
-def summary_table(results: Results | str | Path, times: Sequence[float] | None = None,
+def summary_table(results: Results | str | Path, times: Sequence[float] | str | None = None,
                   species: Sequence[str] | None = None, conditions: Sequence[str] | None = None) -> list[SummaryRow]:
     """Rows (condition, species, time, mean, sd, cv, fano, q05, q50, q95, cells).
 
     ``times``: minutes, each read at the nearest recorded time (an error beyond half a sample
-    step); default every recorded time. ``species``: default all recorded. The quantiles are over
+    step); default every recorded time; ``"last"``: each condition's own last time (a sweep over
+    ``time.end`` gives conditions different grids). ``species``: default all recorded. The quantiles are over
     the cells the file kept for them (all cells, or at least 10,000; see the HDF5 reader).
     """
     r = as_results(results)
@@ -60,7 +61,17 @@ def summary_table(results: Results | str | Path, times: Sequence[float] | None =
         cond = r[name]
         names = list(cond.quantities) if species is None else list(species)
         check_species(names, cond.quantities)
-        idx = range(cond.time.size) if times is None else list(dict.fromkeys(time_index(cond.time, t) for t in times))
+        if times is None:
+            idx = range(cond.time.size)
+        elif isinstance(times, str):
+            if times != "last":
+                raise ValueError(f"times: expected minutes or 'last', got {times!r}")
+            idx = [cond.time.size - 1]
+        else:
+            try:
+                idx = list(dict.fromkeys(time_index(cond.time, t) for t in times))
+            except AnalysisError as exc:  # a sweep over time.end: say which condition lacks the time
+                raise AnalysisError(f"{r.path}: condition {name!r}: {exc}") from None
         s = cond.summaries()
         qi = {q: quantile_row(s["quantile"], q) for q in (0.05, 0.5, 0.95)}
 

@@ -178,13 +178,15 @@ class TrajectoryWriter:
                 scale.make_scale(scale.name.rsplit("/", 1)[-1])
             itemsize = np.dtype(c.dtype).itemsize
             stored = max(c.keep, min(c.cells, QUANTILE_SAMPLE), 1)
-            rows = _rows(min(block, stored), max(1, CHUNK_BYTES // (n_t * n_s * itemsize)))
+            rows = _rows(min(block, stored), max(1, CHUNK_BYTES // max(1, n_t * n_s * itemsize)))
+            # no species recorded (only observables): HDF5 cannot chunk a zero-length axis, h5py picks a layout
             traj = g.create_dataset("trajectories", shape=(0, n_t, n_s), maxshape=(None, n_t, n_s), dtype=c.dtype,
-                                    chunks=(rows, n_t, n_s), **self._comp)
+                                    chunks=(rows, n_t, n_s) if n_s else None, **(self._comp if n_s else {}),
+                                    **_fill(c, c.dtype))
             params = g.create_dataset("parameters", shape=(0, n_p), maxshape=(None, n_p), dtype=np.float64,
                                       chunks=(_rows(block, 1 << 16), n_p) if n_p else None,
                                       **(self._comp if n_p else {}))
-            mean = g.create_dataset("mean", data=np.zeros((n_t, n_s)))
+            mean = g.create_dataset("mean", data=np.full((n_t, n_s), np.nan))  # no cells yet: no mean, not 0
             std = g.create_dataset("std", data=np.full((n_t, n_s), np.nan))
             quantiles = g.create_dataset("quantiles", data=np.full((QUANTILES.size, n_t, n_s), np.nan))
             # slots of (mean, M2), each tagged (attribute "cells") with the cell count it describes
@@ -193,6 +195,7 @@ class TrajectoryWriter:
             blocks = -(-c.cells // block)
             g.create_dataset("_journal", shape=(0, 3), maxshape=(None, 3), dtype=np.int64, chunks=(min(16, blocks), 3))
             _attach(traj, cell, time, species)
+            _mark_fill(traj)
             _attach(params, cell, parameter)
             _attach(mean, time, species)
             _attach(std, time, species)
@@ -208,8 +211,8 @@ class TrajectoryWriter:
         scale.make_scale("observable")
         rows = _rows(block, max(1, CHUNK_BYTES // (n_t * n_o * 8)))
         traj = g.create_dataset(_OBS + "trajectories", shape=(0, n_t, n_o), maxshape=(None, n_t, n_o),
-                                dtype=np.float64, chunks=(rows, n_t, n_o), **self._comp)
-        mean = g.create_dataset(_OBS + "mean", data=np.zeros((n_t, n_o)))
+                                dtype=np.float64, chunks=(rows, n_t, n_o), **self._comp, **_fill(c, np.float64))
+        mean = g.create_dataset(_OBS + "mean", data=np.full((n_t, n_o), np.nan))
         std = g.create_dataset(_OBS + "std", data=np.full((n_t, n_o), np.nan))
         quantiles = g.create_dataset(_OBS + "quantiles", data=np.full((QUANTILES.size, n_t, n_o), np.nan))
         g.create_dataset("_observable_moments", data=np.zeros((_SLOTS, 2, n_t, n_o)))
@@ -217,6 +220,7 @@ class TrajectoryWriter:
         _attach(mean, g["time"], scale)
         _attach(std, g["time"], scale)
         _attach(quantiles, g["quantile"], g["time"], scale)
+        _mark_fill(traj)
 
     def _reopen(self, fingerprint: str, attrs: dict) -> h5py.File:
         if not self.path.exists():
@@ -637,6 +641,21 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _fill(c: ConditionSpec, dtype) -> dict:
+    """When only the first cells' trajectories are kept, the dataset is shorter than its ``cell`` scale and
+    netCDF readers (xarray) pad it with the fill value: -1 (no count) or NaN, never h5py's default 0."""
+    if c.keep >= c.cells:
+        return {}
+    return {"fillvalue": np.nan if np.dtype(dtype).kind == "f" else -1}
+
+
+def _mark_fill(dataset: h5py.Dataset) -> None:
+    """``_FillValue`` tells xarray to read the -1 padding of counts as missing (NaN); a NaN fill needs no
+    attribute (and one would make the file's attributes unequal to themselves)."""
+    if dataset.dtype.kind in "iu" and dataset.fillvalue != 0:  # only set when fewer cells are kept
+        dataset.attrs["_FillValue"] = np.array(dataset.fillvalue, dtype=dataset.dtype)
+
+
 def _attach(dataset: h5py.Dataset, *scales: h5py.Dataset) -> None:
     for axis, scale in enumerate(scales):
         dataset.dims[axis].attach_scale(scale)
@@ -663,7 +682,7 @@ def _merge_moments(mean_a: np.ndarray, m2_a: np.ndarray, n_a: int, block: np.nda
 
 
 def _write_summary(g: h5py.Group, mean: np.ndarray, m2: np.ndarray, n: int, prefix: str = "") -> None:
-    g[prefix + "mean"][...] = mean
+    g[prefix + "mean"][...] = mean if n > 0 else np.full_like(mean, np.nan)
     g[prefix + "std"][...] = np.sqrt(m2 / (n - 1)) if n > 1 else np.full_like(m2, np.nan)
 
 
@@ -820,11 +839,16 @@ class Condition:
             return out
 
     def __getitem__(self, name: str) -> np.ndarray:
-        """(cells, time) trajectories of one species or observable."""
-        if name not in self.species and name in self.observables:
-            with h5py.File(self.path, "r") as f:
-                return f["conditions"][self.name][_OBS + "trajectories"][:, :, self.observables.index(name)]
-        return self.trajectories[:, :, self.species.index(name)]
+        """(cells, time) trajectories of one species or observable (only its column is read)."""
+        if name in self.species:
+            dataset, column = "trajectories", self.species.index(name)
+        elif name in self.observables:
+            dataset, column = _OBS + "trajectories", self.observables.index(name)
+        else:
+            raise KeyError(f"{self.path}: condition {self.name!r} recorded no {name!r} "
+                           f"(recorded: {', '.join(self.quantities)})")
+        with h5py.File(self.path, "r") as f:
+            return f["conditions"][self.name][dataset][:, :, column]
 
     def iter_cells(self, chunk_bytes: int = 4 << 20, parameters: bool = False) -> Iterator[tuple]:
         """Kept trajectories in blocks of whole cells, ``(first, block)`` with block (n, T, S), or
