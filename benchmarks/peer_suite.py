@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from . import MODELS, REPO, RESULTS
+from .peers import mean_z
 
 INSULIN = {"insulin": 100.0}
 TABLES = {
@@ -132,15 +133,13 @@ def _peer_row(n: int, wall: float, cpu_s: float, per_cell: float, build: float) 
 
 
 def _max_z(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Largest |z| over species of the difference of means (species a peer does not report skipped)."""
+    """Largest |z| over species of the difference of means (species a peer does not report skipped;
+    pooled variance: see peers.mean_z)."""
     if len(a) < 2 or len(b) < 2:
         return None
     keep = ~np.isnan(b).any(axis=0)
     a, b = a[:, keep], b[:, keep]
-    se = np.sqrt(a.var(0, ddof=1) / len(a) + b.var(0, ddof=1) / len(b))
-    d = np.abs(a.mean(0) - b.mean(0))
-    z = np.where(se > 0, d / np.where(se > 0, se, 1), np.where(d > 0, np.inf, 0))
-    return float(z.max())
+    return float(mean_z(a.mean(0), a.var(0, ddof=1), len(a), b.mean(0), b.var(0, ddof=1), len(b)).max())
 
 
 def _gillespy2(solver_name: str, **run_kwargs):
