@@ -136,6 +136,9 @@ def test_api_arguments_of_the_wrong_shape(tmp_path):
         stochins.simulate(model, cells=1, t_end=1, samples=2, seed=1, inputs=[["signal", 1.0]])
     with pytest.raises(ArgumentError, match=r"'death': rate is -1\.0 at the initial state with these"):
         stochins.simulate(model, cells=1, t_end=1, samples=2, seed=1, model_parameters={"mu": -1.0})
+    with pytest.raises(ArgumentError, match="given both as tau= and as options"):  # one was dropped
+        stochins.simulate(model, cells=1, t_end=1, samples=2, seed=1, tau={"epsilon": 0.01},
+                          options={"tau": {"epsilon": 0.05}})
 
 
 def test_closed_pipe_is_not_a_traceback(tmp_path):

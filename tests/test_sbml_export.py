@@ -49,6 +49,8 @@ def assert_same_model(net: Network, back: Network, seed: int = 0) -> None:
     assert list(back.species) == list(net.species)
     assert {s: sp.constant for s, sp in back.species.items()} == {s: sp.constant for s, sp in net.species.items()}
     assert back.initial_counts() == net.initial_counts()
+    moved = {k: 2.0 * v for k, v in net.parameters.items()}  # initial counts that follow parameters still do
+    assert back.initial_counts(moved) == net.initial_counts(moved)
     extra = set(back.parameters) - set(net.parameters)
     assert extra == {"compartment"} and back.parameters["compartment"] == 1.0
     assert {k: v for k, v in back.parameters.items() if k not in extra} == net.parameters

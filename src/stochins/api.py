@@ -60,6 +60,8 @@ def simulate(model: ModelLike, cells: int = 1000, t_end: float = 60.0, samples: 
     "auto"); ``options`` are method options per method name, ``tau`` a shortcut for ``options["tau"]``.
     ``sisters``: cells come in groups of this size sharing every per-cell draw, not their reactions.
     """
+    if tau is not None and "tau" in (options or {}):
+        raise ArgumentError("tau: given both as tau= and as options['tau']; give one")
     compiled = load_model(model)
     if isinstance(cells, bool) or not isinstance(cells, (int, np.integer)) or cells < 1:
         raise ArgumentError(f"cells: expected a positive integer, got {cells!r}")
