@@ -84,10 +84,18 @@ class CompiledModel:
     def code_hash(self) -> str:
         return self._generated()["code_hash"]
 
-    @property
+    @functools.cached_property
     def model_hash(self) -> str:
-        """A hash of the model's content (species, parameters, inputs, propensities, changes, events)."""
-        return self._generated()["model_hash"]
+        """A hash of the model's content (species, parameters, inputs, propensities, changes, events), from
+        its canonical form alone: a run records it, and a method compiled once for every model never
+        generates the model's code."""
+        return _model_hash(self)
+
+    @functools.cached_property
+    def _stochastic(self) -> list[str]:
+        """Each reaction's propensity as the generated code computes it (canonical order)."""
+        trees, _, names, _ = self._codegen
+        return [f"float({_render(t, names)})" for t in trees[False]]
 
     @property
     def source_path(self) -> Path:
@@ -325,7 +333,7 @@ def _generate_code(model: CompiledModel) -> dict:
     trees, hoist, names, events = model._codegen
     sidx, change_m, depends = {s: i for i, s in enumerate(species)}, model.change, model.depends
     M, P = len(reactions), len(parameters)
-    stochastic = [f"float({_render(t, names)})" for t in trees[False]]
+    stochastic = model._stochastic
     deterministic = [f"float({_render(t, names)})" for t in trees[True]]
     derived = [_render(t, names) for t in hoist.derived.values()]
     guarded = {sidx[s] for n in reactions if network.reactions[n].propensity is not None
@@ -338,17 +346,20 @@ def _generate_code(model: CompiledModel) -> dict:
     code_hash = hashlib.sha256((_HEADER + model_code + numba.__version__ + __version__
                                 + engine_source("stochins.engine.rng")).encode()).hexdigest()
     source = _HEADER.replace("{mark}", f"{INSTANCE_MARK} = {code_hash!r}") + model_code
-
-    canonical = {
-        "species": {s: [network.species[s].initial.text, network.species[s].constant] for s in species},
-        "parameters": {q: network.parameters[q] for q in parameters},
-        "inputs": {q: network.inputs[q] for q in inputs},
-        "reactions": {n: [stochastic[j], change_m[j].tolist()] for j, n in enumerate(reactions)},
-        "events": events.canonical(),
-    }
-    model_hash = hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
     path = _write_generated(source, f"stochins_model_{code_hash[:20]}")
-    return {"source": source, "code_hash": code_hash, "model_hash": model_hash, "path": path}
+    return {"source": source, "code_hash": code_hash, "path": path}
+
+
+def _model_hash(model: CompiledModel) -> str:
+    network, stochastic = model.network, model._stochastic
+    canonical = {
+        "species": {s: [network.species[s].initial.text, network.species[s].constant] for s in model.species},
+        "parameters": {q: network.parameters[q] for q in model.parameters},
+        "inputs": {q: network.inputs[q] for q in model.inputs},
+        "reactions": {n: [stochastic[j], model.change[j].tolist()] for j, n in enumerate(model.reactions)},
+        "events": model._codegen[3].canonical(),
+    }
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
 # ---------------------------------------------------------------------- code generation
