@@ -208,3 +208,21 @@ def test_model_functions_are_compiled_once_before_the_kernels(model_from_text, t
     for name in MODEL_SIGNATURES:
         depths = [d for f, d in compiled if f == name]
         assert depths == [0], f"{name} compiled at nesting depths {depths}"
+
+
+def test_auto_reads_which_methods_execute_events_from_their_flags(model_from_text, monkeypatch):
+    # a large model with a time event: auto takes composition-rejection for it once that method declares
+    # that it executes events (no code is generated, nothing compiled: the choice is made before any pilot)
+    import dataclasses
+
+    from stochins.engine import composition_rejection as cr
+
+    reactions = "\n".join(f"  r{k}: {{equation: \"X{k % 20} -> X{(k + 1) % 20}\", rate: 0.1}}" for k in range(120))
+    species = ", ".join(f"X{k}: 10" for k in range(20))
+    model = model_from_text(f"name: startup_large_events\nspecies: {{{species}}}\nparameters: {{t1: 1.0}}\n"
+                            f"reactions:\n{reactions}\nevents:\n  reset: {{trigger: \"t >= t1\", assign: {{X0: 10}}}}\n")
+    capable = dataclasses.replace(cr.METHOD, time_events=True, state_events=True)
+    monkeypatch.setattr(cr, "METHOD", capable)
+    plan = Plan.create(model, t_end=2.0, samples=2, seed=1, method="auto")
+    assert plan.resolve_method() == "cr" and plan.method_reason.startswith("cr: 120 reactions")
+    assert model._code is None  # no per-model code was generated for the choice
