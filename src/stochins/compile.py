@@ -225,9 +225,10 @@ class CompiledModel:
 
     def _compile_model_functions(self, module: str) -> None:
         """Compile (or load) the large generated functions ``module``'s kernels call, each on its own before
-        the kernels: numba 0.68 took four times as long over a model function it compiled from inside a
-        kernel's type inference (the insulin model's ``fire``: 27 s of CPU time against 6.6 s on its own).
-        The types are those the kernels pass (``MODEL_SIGNATURES``); other types would only compile again."""
+        the kernels: reached from inside the kernels' type inference during ``stochins.simulate`` or
+        ``stochins run``, numba 0.68 took four times as long over them (the insulin model's ``fire``: 26-33 s
+        of CPU time against 6-8 s on its own; cause not found). The types are those the kernels pass
+        (``MODEL_SIGNATURES``); other types would only compile again (tests/test_startup.py checks them)."""
         for name in model_functions(module):
             if name in MODEL_SIGNATURES:
                 getattr(self.module, name).compile(MODEL_SIGNATURES[name]())
