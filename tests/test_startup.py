@@ -132,7 +132,14 @@ _CHILD = textwrap.dedent("""
     event.register("numba:compile", Listener())
     from stochins.cli import main
     status = main(["run", sys.argv[1], "-q", "--overwrite"])
-    print(json.dumps({"status": status, "compiled": compiled, "modules": sorted(sys.modules)}))
+    modules = sorted(sys.modules)
+    import hashlib, h5py
+    data = hashlib.sha256()
+    with h5py.File(sys.argv[2], "r") as f:
+        f.visititems(lambda name, obj: data.update(name.encode() + (repr(obj[()]).encode() if obj.dtype.kind == "O"
+                                                                    else obj[()].tobytes()))
+                     if isinstance(obj, h5py.Dataset) else None)
+    print(json.dumps({"status": status, "compiled": compiled, "modules": modules, "data": data.hexdigest()}))
 """)
 
 
@@ -145,8 +152,8 @@ def test_a_run_imports_what_it_uses_and_a_second_process_compiles_nothing(cache,
     env.pop("NUMBA_CACHE_DIR", None)
     runs = []
     for _ in range(2):  # the first may compile (a cold cache), the second must load everything from it
-        proc = subprocess.run([sys.executable, "-c", _CHILD, str(run_file)], env=env, capture_output=True, text=True,
-                              timeout=600)
+        proc = subprocess.run([sys.executable, "-c", _CHILD, str(run_file), str(tmp_path / "out.h5")], env=env,
+                              capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     for k, r in enumerate(runs):
@@ -155,3 +162,67 @@ def test_a_run_imports_what_it_uses_and_a_second_process_compiles_nothing(cache,
         loaded = [m for m in NOT_IMPORTED if m in r["modules"] and not (k == 0 and m == "scipy.optimize")]
         assert loaded == [], f"stochins run loaded {loaded}"
     assert runs[1]["compiled"] == [], f"a cached run compiled {runs[1]['compiled']}"
+    # loaded without numba's context refresh (kernels.quick_load), which imports scipy.linalg among much else
+    assert "scipy.linalg" not in runs[1]["modules"]
+    assert runs[0]["data"] == runs[1]["data"]  # the code loaded from the cache gives the compiled code's bits
+
+
+#: birth and death with a propensity no other test uses: its code is compiled afresh in this process
+FRESH = """
+name: startup_fresh
+species: {X: 3}
+parameters: {k: 2.0, mu: 0.5}
+reactions:
+  birth: {equation: "0 -> X", propensity: "k * (1 + 0.25 * min(X, 7))"}
+  death: {equation: "X -> 0", rate: mu}
+"""
+
+
+def test_model_functions_are_compiled_once_before_the_kernels(model_from_text, tmp_path, monkeypatch):
+    # compile.MODEL_SIGNATURES must be the types the kernels call them with: otherwise numba compiles
+    # them a second time, inside the kernels' type inference (the slow way this avoids)
+    from numba.core import event
+
+    from stochins.compile import MODEL_SIGNATURES
+
+    monkeypatch.setenv("STOCHINS_CACHE_DIR", str(tmp_path / "cache"))
+    compiled: list[tuple[str, int]] = []
+    depth = [0]
+
+    class Listener(event.Listener):
+        def on_start(self, ev):
+            compiled.append((ev.data["dispatcher"].py_func.__qualname__, depth[0]))
+            depth[0] += 1
+
+        def on_end(self, ev):
+            depth[0] -= 1
+
+    model = model_from_text(FRESH)
+    listener = Listener()
+    event.register("numba:compile", listener)
+    try:
+        for method in ("ssa", "direct", "tau"):
+            stochins.simulate(model, cells=2, t_end=2.0, samples=2, seed=1, method=method)
+    finally:
+        event.unregister("numba:compile", listener)
+    for name in MODEL_SIGNATURES:
+        depths = [d for f, d in compiled if f == name]
+        assert depths == [0], f"{name} compiled at nesting depths {depths}"
+
+
+def test_auto_reads_which_methods_execute_events_from_their_flags(model_from_text, monkeypatch):
+    # a large model with a time event: auto takes composition-rejection for it once that method declares
+    # that it executes events (no code is generated, nothing compiled: the choice is made before any pilot)
+    import dataclasses
+
+    from stochins.engine import composition_rejection as cr
+
+    reactions = "\n".join(f"  r{k}: {{equation: \"X{k % 20} -> X{(k + 1) % 20}\", rate: 0.1}}" for k in range(120))
+    species = ", ".join(f"X{k}: 10" for k in range(20))
+    model = model_from_text(f"name: startup_large_events\nspecies: {{{species}}}\nparameters: {{t1: 1.0}}\n"
+                            f"reactions:\n{reactions}\nevents:\n  reset: {{trigger: \"t >= t1\", assign: {{X0: 10}}}}\n")
+    capable = dataclasses.replace(cr.METHOD, time_events=True, state_events=True)
+    monkeypatch.setattr(cr, "METHOD", capable)
+    plan = Plan.create(model, t_end=2.0, samples=2, seed=1, method="auto")
+    assert plan.resolve_method() == "cr" and plan.method_reason.startswith("cr: 120 reactions")
+    assert model._code is None  # no per-model code was generated for the choice

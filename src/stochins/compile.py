@@ -30,7 +30,8 @@ import numpy as np
 
 from ._version import __version__
 from .engine.common import RESUM_EVERY
-from .engine.kernels import INSTANCE_MARK, engine_source, instance_name, instantiate, per_model, relative_imports
+from .engine.kernels import (INSTANCE_MARK, engine_source, instance_name, instantiate, model_functions, per_model,
+                             quick_load_module, relative_imports)
 from .errors import ArgumentError, ModelError
 from .network import Network, Reaction, _did_you_mean
 
@@ -83,10 +84,18 @@ class CompiledModel:
     def code_hash(self) -> str:
         return self._generated()["code_hash"]
 
-    @property
+    @functools.cached_property
     def model_hash(self) -> str:
-        """A hash of the model's content (species, parameters, inputs, propensities, changes, events)."""
-        return self._generated()["model_hash"]
+        """A hash of the model's content (species, parameters, inputs, propensities, changes, events), from
+        its canonical form alone: a run records it, and a method compiled once for every model never
+        generates the model's code."""
+        return _model_hash(self)
+
+    @functools.cached_property
+    def _stochastic(self) -> list[str]:
+        """Each reaction's propensity as the generated code computes it (canonical order)."""
+        trees, _, names, _ = self._codegen
+        return [f"float({_render(t, names)})" for t in trees[False]]
 
     @property
     def source_path(self) -> Path:
@@ -195,7 +204,7 @@ class CompiledModel:
     def kernels(self, module: str, _dependency: bool = False) -> ModuleType:
         """An engine module (``stochins.engine.X``) instantiated for this model (see engine/kernels.py)."""
         if not per_model(module):  # compiled once for every model (e.g. composition_rejection)
-            return importlib.import_module(module)
+            return quick_load_module(importlib.import_module(module))
         if module not in self._kernels:
             self.module  # instances import the model code and each other by name: load those first
             for dep in relative_imports(module):
@@ -209,9 +218,34 @@ class CompiledModel:
             if _NOTICES and not _dependency and not cached:
                 _NOTICES[-1](f"compiling {self.network.name} for {module.rsplit('.', 1)[-1]} (first run of this "
                              f"model; numba caches it for later runs)…")
+            if not cached:
+                self._compile_model_functions(module)
             self._kernels[module] = _import_generated(path)
         return self._kernels[module]
 
+    def _compile_model_functions(self, module: str) -> None:
+        """Compile (or load) the large generated functions ``module``'s kernels call, each on its own before
+        the kernels: reached from inside the kernels' type inference during ``stochins.simulate`` or
+        ``stochins run``, numba 0.68 took four times as long over them (the insulin model's ``fire``: 26-33 s
+        of CPU time against 6-8 s on its own; cause not found). The types are those the kernels pass
+        (``MODEL_SIGNATURES``); other types would only compile again (tests/test_startup.py checks them)."""
+        for name in model_functions(module):
+            if name in MODEL_SIGNATURES:
+                getattr(self.module, name).compile(MODEL_SIGNATURES[name]())
+
+
+def _vector(dtype: str):
+    return numba.types.Array(getattr(numba.types, dtype), 1, "C")
+
+
+#: argument types of the generated functions that are costly to compile, as the engine kernels call them
+#: (engine/model_code.py): counts int64, parameters, inputs and propensities float64, all contiguous
+MODEL_SIGNATURES: dict[str, Callable[[], tuple]] = {
+    "propensities": lambda: (_vector("int64"), _vector("float64"), _vector("float64"), _vector("float64")),
+    "fire": lambda: (numba.types.int64, _vector("int64"), _vector("float64"), _vector("float64"), _vector("float64")),
+    "direct_events": lambda: (*[numba.types.float64] * 4, numba.types.int64, _vector("int64"), _vector("float64"),
+                              _vector("float64"), _vector("float64"), _vector("uint64")),
+}
 
 _NOTICES: list[Callable[[str], None]] = []  # innermost compile_notices callback last
 
@@ -300,7 +334,7 @@ def _generate_code(model: CompiledModel) -> dict:
     trees, hoist, names, events = model._codegen
     sidx, change_m, depends = {s: i for i, s in enumerate(species)}, model.change, model.depends
     M, P = len(reactions), len(parameters)
-    stochastic = [f"float({_render(t, names)})" for t in trees[False]]
+    stochastic = model._stochastic
     deterministic = [f"float({_render(t, names)})" for t in trees[True]]
     derived = [_render(t, names) for t in hoist.derived.values()]
     guarded = {sidx[s] for n in reactions if network.reactions[n].propensity is not None
@@ -314,17 +348,20 @@ def _generate_code(model: CompiledModel) -> dict:
     code_hash = hashlib.sha256((_HEADER + model_code + numba.__version__ + __version__
                                 + engine_source("stochins.engine.rng")).encode()).hexdigest()
     source = _HEADER.replace("{mark}", f"{INSTANCE_MARK} = {code_hash!r}") + model_code
-
-    canonical = {
-        "species": {s: [network.species[s].initial.text, network.species[s].constant] for s in species},
-        "parameters": {q: network.parameters[q] for q in parameters},
-        "inputs": {q: network.inputs[q] for q in inputs},
-        "reactions": {n: [stochastic[j], change_m[j].tolist()] for j, n in enumerate(reactions)},
-        "events": events.canonical(),
-    }
-    model_hash = hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
     path = _write_generated(source, f"stochins_model_{code_hash[:20]}")
-    return {"source": source, "code_hash": code_hash, "model_hash": model_hash, "path": path}
+    return {"source": source, "code_hash": code_hash, "path": path}
+
+
+def _model_hash(model: CompiledModel) -> str:
+    network, stochastic = model.network, model._stochastic
+    canonical = {
+        "species": {s: [network.species[s].initial.text, network.species[s].constant] for s in model.species},
+        "parameters": {q: network.parameters[q] for q in model.parameters},
+        "inputs": {q: network.inputs[q] for q in model.inputs},
+        "reactions": {n: [stochastic[j], model.change[j].tolist()] for j, n in enumerate(model.reactions)},
+        "events": model._codegen[3].canonical(),
+    }
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
 # ---------------------------------------------------------------------- code generation

@@ -151,10 +151,13 @@ class Plan:
         """``auto`` becomes ssa or tau (``engine.tau.auto_choice``, the reason kept in ``method_reason``)
         from a pilot of a few cells by tau-leaping over the whole time span (cheap), unless a plain-Python
         SSA of the same cells finds so few events that the SSA is chosen anyway (``_few_events``: then
-        tau-leaping is never compiled). Deterministic: the pilots use the run's seed and the first cells."""
-        if self.method == AUTO and self.model.events and not METHODS["tau"].time_events:
+        tau-leaping is never compiled). Deterministic: the pilots use the run's seed and the first cells, and
+        the choice never depends on what numba's cache holds (a first and a second run give the same bits).
+        Which method can execute the model's events is read from the methods' flags."""
+        if self.method == AUTO and not _runs_events(self.model, _tau.METHOD):
             self.method, self.method_reason = "ssa", "ssa: the model has events, which tau does not execute"
-        if self.method == AUTO and len(self.model.reactions) > _cr.AUTO_ABOVE_REACTIONS and not self.model.events:
+        if (self.method == AUTO and len(self.model.reactions) > _cr.AUTO_ABOVE_REACTIONS
+                and _runs_events(self.model, _cr.METHOD)):
             self.method, self.method_reason = _cr.METHOD.name, _cr.auto_reason(len(self.model.reactions))
         if self.method == AUTO:
             few = _few_events(self)
@@ -255,6 +258,15 @@ class Plan:
                     f"{self.time[d]:g}")
             hint = " (int64 is used only where the model's conservation laws show counts can exceed int32)"
         raise SimulationError(f"cell {first_cell + c} (and {bad.size - 1} more in its block): {what}{hint}")
+
+
+def _runs_events(model: CompiledModel, method: Method) -> bool:
+    """Whether ``method`` can execute the model's events (``_check_events`` would let it run)."""
+    try:
+        _check_events(model, method)
+    except ArgumentError:
+        return False
+    return True
 
 
 def _few_events(plan: Plan) -> str | None:

@@ -15,6 +15,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .kernels import quick_load
+
 _U = np.uint64
 _GOLDEN = _U(0x9E3779B97F4A7C15)
 _M1 = _U(0xBF58476D1CE4E5B9)
@@ -35,6 +37,7 @@ def _rotl(x, k):
     return (x << _U(k)) | (x >> _U(64 - k))
 
 
+@quick_load  # called from Python at the start of every block: see kernels.quick_load
 @njit(cache=True)
 def seed_streams(seed, condition, first_cell, n):
     """States of cells ``first_cell .. first_cell+n-1`` of one condition, shape (n, 4) uint64."""
