@@ -8,13 +8,13 @@ made per condition by a short pilot, or ``cr`` for a large model (``stochins.sim
 from __future__ import annotations
 
 from ..errors import ArgumentError
-from . import composition_rejection, direct, ode, ssa, tau
+from . import composition_rejection, direct, lockstep, ode, ssa, tau
 from .interface import Method, Option
 
 __all__ = ["METHODS", "AUTO", "method_names", "get_method", "Method", "Option"]
 
 METHODS: dict[str, Method] = {m.name: m for m in (ssa.METHOD, direct.METHOD, tau.METHOD, ode.METHOD,
-                                                   composition_rejection.METHOD)}
+                                                   composition_rejection.METHOD, lockstep.METHOD)}
 AUTO = "auto"
 
 

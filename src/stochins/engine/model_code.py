@@ -20,6 +20,8 @@ N_EVENT_TIMES = 0
 N_PARAMETERS = 0
 #: per reaction: its firing changes a species that a trigger reads (``compile._Events.watched``)
 WATCH = None
+#: the lockstep method's lane layout: slots of ``F[slot * W + w]`` (see ``lane_sums``; species from slot 0)
+LANE_PARAMETERS = LANE_INPUTS = LANE_A0 = LANE_LOWEST = LANE_TARGET = LANE_SLOTS = 0
 
 
 def propensities(x, p, u, a):
@@ -81,4 +83,17 @@ def event_values(e, x, p, u, t, values):
 
 def event_priority(e, x, p, u, t):
     """Event e's priority (simultaneous events: the higher first, then in name order); 0 without one."""
+    raise NotImplementedError("model code exists only in a compiled model's generated module")
+
+
+def lane_sums(F, lanes):
+    """For each of the W = ``len(lanes)`` lanes of ``F`` (lane w's slot k at ``F[k * W + w]``: species from
+    slot 0, the parameter vector from LANE_PARAMETERS, the inputs from LANE_INPUTS), store the running
+    sums of the propensities in reaction order, their total at LANE_A0 and the smallest at LANE_LOWEST."""
+    raise NotImplementedError("model code exists only in a compiled model's generated module")
+
+
+def lane_fire(F, lanes):
+    """For each lane, fire channel j = #{k : running sum k < target at LANE_TARGET} (no channel if j is the
+    number of reactions: a target of +inf); returns the number of counts that went below zero."""
     raise NotImplementedError("model code exists only in a compiled model's generated module")

@@ -52,8 +52,9 @@ def seed_streams(seed, condition, first_cell, n):
 
 
 @njit(cache=True, inline="always")
-def next_u64(s):
-    s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
+def xoshiro(s0, s1, s2, s3):
+    """One xoshiro256** step of a state held in four words: (output, the new four words). On words, not
+    an array, so that the lockstep method can step many cells' streams in vector registers."""
     result = _rotl(s1 * _U(5), 7) * _U(9)
     t = s1 << _U(17)
     s2 ^= s0
@@ -62,14 +63,25 @@ def next_u64(s):
     s0 ^= s3
     s2 ^= t
     s3 = _rotl(s3, 45)
-    s[0], s[1], s[2], s[3] = s0, s1, s2, s3
+    return result, s0, s1, s2, s3
+
+
+@njit(cache=True, inline="always")
+def next_u64(s):
+    result, s[0], s[1], s[2], s[3] = xoshiro(s[0], s[1], s[2], s[3])
     return result
+
+
+@njit(cache=True, inline="always")
+def unit(z):
+    """The 64-bit draw z as a uniform on (0, 1]: never 0, so ``-log(u)`` is always finite."""
+    return (float(z >> _U(11)) + 1.0) * _TWO_M53
 
 
 @njit(cache=True, inline="always")
 def uniform(s):
     """Uniform on (0, 1]: never 0, so ``-log(u)`` is always finite."""
-    return (float(next_u64(s) >> _U(11)) + 1.0) * _TWO_M53
+    return unit(next_u64(s))
 
 
 def _ziggurat_tables(n=256, r=7.69711747013104972, v=3.949659822581572e-3):
@@ -85,15 +97,23 @@ _ZX, _ZF = _ziggurat_tables()
 _ZR = 7.69711747013104972
 
 
+@njit(cache=True, inline="always")
+def ziggurat(z):
+    """The ziggurat's first try with the 64-bit draw z: (x, True) for ~99 % of draws, x then the variate."""
+    i = int(z & _U(255))
+    x = float(z >> _U(11)) * _TWO_M53 * _ZX[i]
+    return x, x < _ZX[i + 1]
+
+
 @njit(cache=True)
 def exponential(s):
     """Exp(1) by the ziggurat: one 64-bit draw and no logarithm for ~99 % of variates."""
     while True:
         z = next_u64(s)
-        i = int(z & _U(255))
-        x = float(z >> _U(11)) * _TWO_M53 * _ZX[i]
-        if x < _ZX[i + 1]:
+        x, fast = ziggurat(z)
+        if fast:
             return x
+        i = int(z & _U(255))
         if i == 0:  # the tail beyond r is again exponential (memoryless)
             return _ZR - math.log(uniform(s))
         if _ZF[i] + uniform(s) * (_ZF[i + 1] - _ZF[i]) < math.exp(-x):
