@@ -304,37 +304,6 @@ def test_one_compile_serves_every_model(tmp_path):
     assert hits >= 1 and misses == 0
 
 
-def test_a_method_that_cannot_run_the_events_is_refused_before_any_output(tmp_path, monkeypatch):
-    """A method that declares it runs no events (every method runs them now: ``cr`` is made to declare
-    so here) is refused by the run (and validate) with one line and exit 2 before the output file exists,
-    so the corrected run file needs no --overwrite."""
-    import dataclasses
-
-    from stochins.cli import main
-    from stochins.engine.methods import METHODS
-
-    monkeypatch.setitem(METHODS, "cr", dataclasses.replace(METHODS["cr"], time_events=False, state_events=False))
-
-    (tmp_path / "model.yaml").write_text(textwrap.dedent("""
-        name: decay_with_refill
-        species: {A: 50}
-        parameters: {k: 0.1}
-        reactions:
-          decay: {equation: "A -> 0", rate: k}
-        events:
-          refill: {trigger: "t >= 1", assign: {A: "A + 10"}}
-        """), encoding="utf-8")
-    run = tmp_path / "run.yaml"
-    out = tmp_path / "out.h5"
-    run.write_text(f"model: model.yaml\ncells: 2\nmethod: cr\ntime: {{end: 2, samples: 3}}\n"
-                   f"output: {{path: {out}}}\n", encoding="utf-8")
-    for verb in ("validate", "run"):
-        assert main([verb, str(run)]) == 2
-        assert not out.exists()
-    with pytest.raises(stochins.ArgumentError, match="does not execute events"):
-        stochins.simulate(str(tmp_path / "model.yaml"), cells=1, t_end=1, method="cr")
-
-
 # ---------------------------------------------------------------------------- events as programs
 EVENTS = """
 name: event_programs

@@ -1,7 +1,7 @@
 """Events executed by the engines: the DSMTS event cases, exactness at time and state triggers, SBML
 semantics (priorities, values from trigger time, parameters and inputs as targets), the post-event state at
 the event time, BIOMD0000000137 with its own events, reproducibility; power: dropping an event fails.
-Every exact stochastic method (``EXACT``: ssa, direct, cr) passes the same checks."""
+Every exact stochastic method that runs events (``EXACT``: ssa, direct, cr) passes the same checks."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from dsmts_all import check_case  # noqa: E402
 from test_dsmts import DSMTS  # noqa: E402
 
 SBML = DSMTS.parent / "sbml"
-EXACT = [name for name, m in METHODS.items() if m.exact and m.stochastic]
+EXACT = [name for name, m in METHODS.items() if m.exact and m.stochastic and m.time_events and m.state_events]
 
 IMMIGRATION_DEATH = """
 name: immigration_death_events

@@ -1,6 +1,6 @@
 """The lockstep method (engine/lockstep.py): its generated lane code against a naive reference, its law
 against exact answers and against ``direct``, its failure codes, and its bits across lanes, threads and
-blocks.
+blocks; a model with events is refused before any output exists.
 
 One model serves every test (each model structure costs a compile): gene expression with a Hill term of
 an input, dimerisation and negative feedback, an independent pure death to
@@ -10,6 +10,8 @@ a count above int32).
 """
 
 from __future__ import annotations
+
+import textwrap
 
 import numpy as np
 import pytest
@@ -201,3 +203,28 @@ def test_int32_overflow_is_reported_and_int64_records_it(model):
     mean = 100.0 * plan.time
     z = (c.mean(axis=0)[1:] - mean[1:]) / np.sqrt(mean[1:] / c.shape[0])  # Poisson(k_c t) exactly
     assert np.abs(z).max() < 4
+
+
+def test_a_method_that_cannot_run_the_events_is_refused_before_any_output(tmp_path):
+    """A method that declares it runs no events (``lockstep``) is refused by the run (and validate) with one
+    line and exit 2 before the output file exists, so the corrected run file needs no --overwrite."""
+    from stochins.cli import main
+
+    (tmp_path / "model.yaml").write_text(textwrap.dedent("""
+        name: decay_with_refill
+        species: {A: 50}
+        parameters: {k: 0.1}
+        reactions:
+          decay: {equation: "A -> 0", rate: k}
+        events:
+          refill: {trigger: "t >= 1", assign: {A: "A + 10"}}
+        """), encoding="utf-8")
+    run = tmp_path / "run.yaml"
+    out = tmp_path / "out.h5"
+    run.write_text(f"model: model.yaml\ncells: 2\nmethod: lockstep\ntime: {{end: 2, samples: 3}}\n"
+                   f"output: {{path: {out}}}\n", encoding="utf-8")
+    for verb in ("validate", "run"):
+        assert main([verb, str(run)]) == 2
+        assert not out.exists()
+    with pytest.raises(stochins.ArgumentError, match="does not execute events"):
+        stochins.simulate(str(tmp_path / "model.yaml"), cells=1, t_end=1, method="lockstep")
