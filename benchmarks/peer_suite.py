@@ -44,7 +44,7 @@ TABLES = {
     "dimerisation": (str(REPO / "tests" / "data" / "dsmts" / "00030.yaml"), 50.0, 51, {}, {}),
     "large": ("<large>", 10.0, 11, {}, {}),
 }
-OURS = ("ssa", "direct", "cr", "tau")
+OURS = ("ssa", "direct", "lockstep", "cr", "tau")
 #: slow peers simulate t_end / SLOW_SPAN (their events per cell from our first method over that span)
 SLOW_SPAN = 20
 

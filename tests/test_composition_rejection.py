@@ -368,3 +368,9 @@ def test_event_programs_equal_the_generated_code(model_from_text):
     assert not (problems := event_disagreements(model, model.cr_arrays)), report(problems)
     wrong = _mutant(model.cr_arrays, 2, lambda op: op.__setitem__(op == cr.AND, cr.OR))
     assert any(s.startswith("triggers") for s in event_disagreements(model, wrong))
+
+
+def test_the_cell_kernel_releases_the_gil():
+    """Threads share a block by calling the cell kernel concurrently (engine/threads.py): without
+    ``nogil`` they took turns, and two threads ran no faster than one (bits: test_reproducibility.py)."""
+    assert cr.cr_cells.targetoptions.get("nogil") is True

@@ -486,7 +486,7 @@ def cr_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, c, net, stack, g, eve
                 lo, hi, idx, full = 0, m, every, True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def cr_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, net):
     """Cells ``first .. last-1`` one after another; a cell whose propensities span more binary
     exponents than there are group slots is rerun from its start with twice the slots (its random
