@@ -38,7 +38,7 @@ from .common import (BAD_PROPENSITY, COUNT_OVERFLOW, OK, RESUM_EVERY, copy_into,
                      total_propensity)
 from .interface import Method, Option
 from .kernels import kernel
-from .model_code import N_EVENTS, N_REACTIONS, fire, propensities
+from .model_code import N_EVENTS, N_REACTIONS, WATCH, fire, propensities
 from .rng import exponential, poisson, uniform
 from .threads import run_cells
 
@@ -350,6 +350,11 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
     # run-time values, not literals: numba compiles exact_until once more for every literal argument
     many = np.int64(MAX_EVENTS)
     exact_next = False  # after a leap rejected for turning a trigger true: exact steps first
+    # a trigger can turn only when a firing changes a species it reads (WATCH, as in ssa): without such
+    # triggers the trigger times, which bound every step, are all the events need
+    watching = False
+    for j in range(N_REACTIONS):
+        watching = watching or (N_EVENTS > 0 and WATCH[j])
     while True:
         if t >= t_input:
             b, t_input = input_interval(sched_t, t)
@@ -393,14 +398,14 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
                 leap[j] = False
                 ex_idx[j] = j
             steps = int(opts[SSA_STEPS])
-            for _ in range(steps if N_EVENTS > 0 else 1):  # with events: one firing at a time, triggers after each
-                t, n, failed = exact_until(x, p, u, a, leap, t, t_target, 1 if N_EVENTS > 0 else steps, rng,
+            for _ in range(steps if watching else 1):  # state triggers: one firing at a time, triggers after each
+                t, n, failed = exact_until(x, p, u, a, leap, t, t_target, 1 if watching else steps, rng,
                                            ex_idx, a.shape[0], dep_ptr, dep_idx, held, t_last, lam)
                 stats[SSA_EVENTS] += n
                 if failed:
                     status, detail = diagnose(x, p, u, a)
                     return status, detail
-                if N_EVENTS > 0:
+                if watching:
                     if n == 0:
                         break
                     status, detail, fired = fire_events(x, p, u, t, ev, es)
@@ -443,7 +448,7 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
             for s in range(x.shape[0]):
                 if x[s] < 0:
                     negative = True
-            if not negative and N_EVENTS > 0 and events_pending(x, p, u, t_end, es):
+            if not negative and watching and events_pending(x, p, u, t_end, es):
                 # the leap turned a trigger true: redo it by exact steps, which find the firing's instant
                 copy_into(x, x_save)
                 total_propensity(x, p, u, a)
