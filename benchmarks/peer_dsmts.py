@@ -1,7 +1,7 @@
 """``python -m benchmarks.peer_dsmts``: the peers' exact methods on the whole DSMTS, judged by the suite's criteria.
 
-Each peer reads the case's own SBML file (``<case>-sbml-l3v1.xml``, upstream layout: the project's
-shared/dsmts, which a plain clone does not have; ``--dsmts DIR``) and runs n independent realisations
+Each peer reads the case's own SBML file (``<case>-sbml-l3v1.xml``, from the upstream DSMTS folder given
+as ``--dsmts DIR``: a clone has only the few cases its tests need) and runs n independent realisations
 recorded at t = 0..50; tests/dsmts_all.py's judge (the one our SSA is held to) applies the DSMTS
 criteria: |Z_t| < 3 for means, |Y_t| < 5 for SDs, exact equality where the reference SD is 0, at most
 2 mean and 3 SD excursions per species by chance. Peers: COPASI's direct method with its stochastic
@@ -27,7 +27,6 @@ import numpy as np
 from . import REPO, RESULTS
 from .peer_suite import copasi_datamodel, cpu
 
-DSMTS = REPO.parent / "shared" / "dsmts"
 PEERS = ("copasi", "copasi-corrected", "roadrunner", "gillespy2")
 SEED_BASES, SEED_RUNS = (1_000_000, 2_000_000, 3_000_000), 20_000  # the 00030 evidence's extra COPASI runs
 
@@ -270,7 +269,7 @@ def markdown(rows: list[dict], head: str, peers: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.peer_dsmts", description=__doc__.splitlines()[0])
-    ap.add_argument("--dsmts", type=Path, default=DSMTS, help=f"upstream DSMTS folder (default {DSMTS})")
+    ap.add_argument("--dsmts", type=Path, required=True, help="the upstream DSMTS folder (one folder per case)")
     ap.add_argument("--peers", nargs="+", choices=PEERS, default=list(PEERS))
     ap.add_argument("--cases", nargs="+", help="case numbers (default: every folder)")
     ap.add_argument("--runs", type=int, default=10_000, help="realisations per case (default 10,000)")

@@ -22,27 +22,7 @@ import pytest
 import stochins
 from stochins.cli import main
 from stochins.errors import ArgumentError
-
-MODEL = """\
-name: birth_death
-species:
-  X: 20
-parameters:
-  k: 2.0
-  mu: 0.1
-inputs:
-  signal: 0.0
-reactions:
-  birth: {equation: "0 -> X", propensity: "k * (1 + signal)"}
-  death: {equation: "X -> 0", rate: mu}
-"""
-
-RUN = """\
-model: bd.yaml
-cells: 3
-seed: 7
-time: {start: 0, end: 10, samples: 6}
-"""
+from test_hostile_inputs import MODEL, RUN  # one model: one compile serves both files
 
 RUN_ARGS = ["run", "run.yaml", "-q", "-o", "out.h5"]
 
