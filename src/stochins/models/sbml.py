@@ -688,6 +688,9 @@ class _Importer:
         self.state_species = [s for s in self.sbml_species if s not in self.assign and s not in self.input_set]
         self.count: dict[str, int | str] = {}
         rounded = []
+        # the model's own parameters: what a count expression may read (``_count_expression``)
+        fixed = {self.name[c] for c in self.compartments if c not in self.assign and c not in self.sizeless}
+        fixed |= {self.name[p] for p in self.sbml_params if p not in self.assign and p not in self.input_set}
         for sid in self.state_species:
             s = self.sbml_species[sid]
             amount = self.values[sid] * (1.0 if s.getHasOnlySubstanceUnits()
@@ -697,21 +700,19 @@ class _Importer:
                 raise self.err(f"species {sid!r}: negative initial amount {amount!r}")
             whole = abs(n - round(n)) <= 1e-9 * max(1.0, abs(n))
             # an expression is rounded to the nearest integer when run
-            self.count[sid] = self._count_expression(sid, ia) or (int(round(n)) if whole else repr(n))
+            self.count[sid] = self._count_expression(sid, ia, fixed) or (int(round(n)) if whole else repr(n))
             if not whole:
                 rounded.append(f"{sid} {_fmt(n)}")
         if rounded:
             self.notes.append("initial counts rounded to the nearest integer: " + ", ".join(rounded))
 
-    def _count_expression(self, sid: str, ia: dict) -> str | None:
+    def _count_expression(self, sid: str, ia: dict, fixed: set[str]) -> str | None:
         """A species' initial assignment that reads only the model's own parameters, as the expression of its
         count, so that a run's parameter overrides (e.g. a scale) move the initial count as SBML defines it;
         None for a species without one, a constant one, or one that reads species, rules or inputs (then its
         value at import)."""
         if sid not in ia:
             return None
-        fixed = {self.name[c] for c in self.compartments if c not in self.assign and c not in self.sizeless}
-        fixed |= {self.name[p] for p in self.sbml_params if p not in self.assign and p not in self.input_set}
         mathf = _Math(self.L, self.functions, f"{self.source}: initial assignment of species {sid!r}",
                       lambda name: ast.Name(self.name.get(name, name), ast.Load()), time_value=0.0)
         tree = mathf(ia[sid].getMath())
