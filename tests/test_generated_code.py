@@ -20,15 +20,17 @@ import re
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from numba import njit
 
 import naive
 import stochins
 from conftest import DATA
 from stochins.compile import CompiledModel, compile_network
+from stochins.engine import model_abi as abi
 from stochins.errors import ModelError
 from stochins.network import Network
 
@@ -159,8 +161,24 @@ def random_cases(model: CompiledModel, seed: int, states: int = 12) -> Cases:
 
 
 # ---------------------------------------------------------------------------- the comparison
-def jitted(module: ModuleType) -> SimpleNamespace:
-    return SimpleNamespace(**{f: getattr(module, f) for f in FUNCTIONS}, order=module.SEARCH_ORDER)
+@njit
+def _abi_propensities(m, x, p, u, a):
+    abi.propensities(m, x, p, u, a)
+
+
+@njit
+def _abi_fire(m, j, x, p, u, a):
+    return abi.fire(m, j, x, p, u, a)
+
+
+def jitted(model: CompiledModel) -> SimpleNamespace:
+    """The compiled functions as the kernels call them: ``propensities`` and ``fire`` as C callbacks through
+    the model's function table (engine/model_abi.py), the others as numba compiles them for their callers."""
+    module = model.module
+    m = model.function_table((abi.PROPENSITIES, abi.FIRE))
+    return SimpleNamespace(**{f: getattr(module, f) for f in ("derive", "rates", "search_fire")},
+                           propensities=lambda x, p, u, a: _abi_propensities(m, x, p, u, a),
+                           fire=lambda j, x, p, u, a: _abi_fire(m, j, x, p, u, a), order=module.SEARCH_ORDER)
 
 
 def close(got: float, want: float, scale: float | None = None) -> bool:
@@ -290,7 +308,7 @@ def test_generated_code_equals_naive_reference(name):
     assert model.species == sorted(net.species) and model.parameters == sorted(net.parameters)
     assert model.inputs == sorted(net.inputs) and model.reactions == sorted(net.reactions)
     assert model.parameter_vector().size >= len(model.parameters) + 2
-    problems = compare(model, jitted(model.module), random_cases(model, seed=20260 + MODELS.index(name)))
+    problems = compare(model, jitted(model), random_cases(model, seed=20260 + MODELS.index(name)))
     assert not problems, report(problems)
 
 
@@ -548,7 +566,8 @@ def mutated_functions(model: CompiledModel, mutate, tmp_path, label: str) -> Sim
         spec.loader.exec_module(module)
     finally:
         del sys.modules[path.stem]
-    return SimpleNamespace(**{f: getattr(module, f).py_func for f in FUNCTIONS}, order=module.SEARCH_ORDER)
+    return SimpleNamespace(**{f: getattr(getattr(module, f), "py_func", getattr(module, f)) for f in FUNCTIONS},
+                           order=module.SEARCH_ORDER)
 
 
 @pytest.mark.parametrize("label", MUTANTS)

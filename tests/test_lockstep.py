@@ -21,6 +21,7 @@ import stochins
 from stats_helpers import P_MIN
 from stochins.compile import python_model
 from stochins.engine import common
+from stochins.engine.methods import METHODS
 from stochins.engine.rng import seed_streams
 from stochins.errors import SimulationError
 from stochins.simulation import Plan
@@ -185,7 +186,7 @@ def test_a_failing_cell_is_reported(model, parameters, code, what):
     rng = seed_streams(np.uint64(plan.seed), np.uint64(plan.condition), 0, 20)
     model.kernels("stochins.engine.lockstep").lockstep_block(
         x0, p, plan.schedule.times, plan.schedule.values, plan.time, model.species_index(model.species), rng, out,
-        status, detail, work, np.array([8.0]))
+        status, detail, work, np.array([8.0]), model.function_table(METHODS["lockstep"].model_functions))
     assert (status == code).all()
     culprit = model.species.index("A") if code == common.NEGATIVE_COUNT else model.reactions.index("fill")
     assert (detail == culprit).all()

@@ -74,19 +74,26 @@ def test_run_file_option_keys_are_checked_by_the_method(tmp_path):
 def test_instances_import_every_name_and_nothing_relative(model_from_text):
     model = model_from_text(BIRTH_DEATH)
     for name, m in METHODS.items():
-        if not kernels.per_model(m.module):  # compiled once for every model: the package module itself
+        if not kernels.instanced(m.module):  # compiled once for every model: the package module itself
             assert model.kernels(m.module) is __import__(m.module, fromlist=[m.entry])
             continue
-        text = kernels.instantiate(m.module, model.code_hash, model.source_path.stem)
+        shared = not kernels.per_model(m.module)  # one copy for every model (it calls the model through a table)
+        text = kernels.instantiate(m.module, kernels.SHARED if shared else model.code_hash,
+                                   None if shared else model.source_path.stem)
         assert not re.search(r"^from \.", text, re.M)
-        assert f"from {model.source_path.stem} import " in text
+        assert (f"from {model.source_path.stem} import " in text) != shared
         module = model.kernels(m.module)
-        assert getattr(module, kernels.INSTANCE_MARK) == model.code_hash
-    assert not kernels.per_model("stochins.engine.rng") and not kernels.per_model("stochins.engine.interface")
-    # an instance's name changes with the model and with the engine text it reaches
+        assert getattr(module, kernels.INSTANCE_MARK) == (kernels.SHARED if shared else model.code_hash)
+    assert not kernels.per_model("stochins.engine.ssa") and not kernels.per_model("stochins.engine.common")
+    assert kernels.per_model("stochins.engine.direct") and kernels.instanced("stochins.engine.ssa")
+    assert not kernels.instanced("stochins.engine.rng") and not kernels.instanced("stochins.engine.interface")
+    with pytest.raises(ImportError, match="may not import .model_code"):
+        kernels.instantiate("stochins.engine.direct", kernels.SHARED, None)
+    # an instance's name changes with the model and with the engine text it reaches; a shared one with neither model
     other = model_from_text(BIRTH_DEATH.replace('"X -> 0"', '"2 X -> X"'))
-    assert kernels.instance_name("stochins.engine.ssa", model.code_hash) != \
-        kernels.instance_name("stochins.engine.ssa", other.code_hash)
+    assert kernels.instance_name("stochins.engine.direct", model.code_hash) != \
+        kernels.instance_name("stochins.engine.direct", other.code_hash)
+    assert other.kernels("stochins.engine.ssa") is model.kernels("stochins.engine.ssa")
 
 
 @pytest.mark.parametrize("name", list(METHODS))

@@ -3,10 +3,12 @@
 Species, parameters, inputs and reactions are put in a canonical (sorted) order, so neither the
 model hash nor the random streams depend on the order a file lists them in. The generated model
 module holds straight-line propensity code and one fused ``fire`` branch per reaction (state
-change plus the propensities that depend on it), the names ``engine/model_code.py`` declares. Each
-simulation method's kernels are instantiated for the model on first use (``CompiledModel.kernels``).
-Every generated module is written under a name derived from its own text, so numba's on-disk
-cache makes a second process start without recompiling.
+change plus the propensities that depend on it), the names ``engine/model_code.py`` declares. The
+kernels of ``ssa`` and ``tau`` are compiled once for every model and call the model's ``propensities``,
+``fire`` and event functions, each compiled on first use as a C callback, through a table of their
+addresses (``CompiledModel.function_table``, ``engine/model_abi.py``); the other methods' kernels are
+instantiated for the model (``CompiledModel.kernels``). Every generated module is written under a name
+derived from its own text, so numba's on-disk cache makes a second process start without recompiling.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ import numpy as np
 
 from ._version import __version__
 from .engine.common import RESUM_EVERY
-from .engine.kernels import (INSTANCE_MARK, engine_source, instance_name, instantiate, model_functions, per_model,
-                             quick_load_module, relative_imports)
+from .engine import model_abi as abi
+from .engine.kernels import (INSTANCE_MARK, SHARED, c_function, engine_source, instance_name, instanced, instantiate,
+                             model_functions, per_model, quick_load_module, relative_imports)
 from .errors import ArgumentError, ModelError
 from .network import Network, Reaction, _did_you_mean
 
@@ -67,11 +70,13 @@ class CompiledModel:
     _code: dict | None = field(default=None, repr=False)  # the generated module (see _generate_code), made lazily
     _module: ModuleType | None = field(default=None, repr=False)
     _kernels: dict = field(default_factory=dict, repr=False)
+    _functions: dict = field(default_factory=dict, repr=False)  # table slot -> the compiled C callback
+    _noticed: set = field(default_factory=set, repr=False)  # methods whose compile a notice announced
 
     def __getstate__(self) -> dict:
         """Pickled for Dask workers without imported modules; a worker re-creates them from the
         source (on its own disk, under the same content hash) and loads numba's cache from there."""
-        return {**self.__dict__, "_module": None, "_kernels": {}}
+        return {**self.__dict__, "_module": None, "_kernels": {}, "_functions": {}, "_noticed": set()}
 
     # ------------------------------------------------------------------ the generated module, made on first use
     # A method compiled once for every model (composition-rejection) never needs it, so a large model's
@@ -203,22 +208,24 @@ class CompiledModel:
         return self._module
 
     def kernels(self, module: str, _dependency: bool = False) -> ModuleType:
-        """An engine module (``stochins.engine.X``) instantiated for this model (see engine/kernels.py)."""
-        if not per_model(module):  # compiled once for every model (e.g. composition_rejection)
+        """An engine module (``stochins.engine.X``) as the model's kernels: its copy for this model, or its copy
+        for every model, or the package module itself (see engine/kernels.py)."""
+        if not instanced(module):  # compiled once for every model in the package (e.g. composition_rejection)
             return quick_load_module(importlib.import_module(module))
+        if not per_model(module):
+            return shared_kernels(module)
         if module not in self._kernels:
             self.module  # instances import the model code and each other by name: load those first
             for dep in relative_imports(module):
-                if per_model(dep) and not dep.endswith(".model_code"):
+                if instanced(dep):
                     self.kernels(dep, _dependency=True)
             name = instance_name(module, self.code_hash)
             text = instantiate(module, self.code_hash, self.source_path.stem)
             path = _write_generated(text, name)
             # a module without kernels of its own (the ODE's) compiles little, and leaves no index to look for
             cached = "@kernel(" not in text or any(_numba_cache(path).glob(f"{name}.*.nbi"))
-            if _NOTICES and not _dependency and not cached:
-                _NOTICES[-1](f"compiling {self.network.name} for {module.rsplit('.', 1)[-1]} (first run of this "
-                             f"model; numba caches it for later runs)…")
+            if not _dependency and not cached:
+                self._notice_compile(module.rsplit('.', 1)[-1])
             if not cached:
                 self._compile_model_functions(module)
             self._kernels[module] = _import_generated(path)
@@ -234,6 +241,59 @@ class CompiledModel:
             if name in MODEL_SIGNATURES:
                 getattr(self.module, name).compile(MODEL_SIGNATURES[name]())
 
+    def _notice_compile(self, method: str) -> None:
+        if method not in self._noticed:
+            self._noticed.add(method)
+            _notice(f"compiling {self.network.name} for {method} (first run of this model; numba caches it for "
+                    f"later runs)…")
+
+    def function_table(self, slots: tuple[int, ...], real: bool = False, method: str = "") -> np.ndarray:
+        """The table through which kernels compiled once for every model call this model (``model_abi.py``):
+        the addresses of the functions in ``slots`` (and of the event functions, for a model with events;
+        with ``real``, their real-valued twins), compiled or loaded on first use, then the model's sizes and
+        the reactions a trigger watches. ``method`` is named in the compile notice."""
+        if self.events:
+            slots = tuple(slots) + tuple(abi.REAL_SLOTS.get(k, k) if real else k for k in abi.EVENT_SLOTS)
+        table = np.zeros(abi.WATCH + len(self.reactions), dtype=np.int64)
+        missing = [k for k in slots if k not in self._functions]
+        if missing:
+            name, _ = abi.SIGNATURES[missing[0]]
+            cache = _numba_cache(self.source_path)
+            if not any(cache.glob(f"{self.source_path.stem}.{name}-*.nbi")):
+                self._notice_compile(method)
+        for k in missing:
+            name, sig = abi.SIGNATURES[k]
+            self._functions[k] = c_function(getattr(self.module, name), sig)
+        for k in slots:
+            table[k] = self._functions[k].address
+        _, _, _, events = self._codegen
+        table[abi.REACTIONS], table[abi.EVENTS], table[abi.PARAMETERS] = (len(self.reactions), len(self.events),
+                                                                          len(self.parameters))
+        table[abi.TRIGGER_TIMES] = len(events.times)
+        sidx = {s: i for i, s in enumerate(self.species)}
+        table[[abi.WATCH + j for j in events.watched(sidx, self.change)]] = 1
+        return table
+
+
+def shared_kernels(module: str) -> ModuleType:
+    """The copy of a shared engine module (``kernels.instanced`` and not ``per_model``) that every model uses."""
+    name = instance_name(module, SHARED)
+    if name not in sys.modules:
+        path = _write_generated(instantiate(module, SHARED, None), name)
+        if not any(_numba_cache(path).glob(f"{name}.*.nbi")) and module.rsplit(".", 1)[-1] != "common":
+            _notice(f"compiling the {module.rsplit('.', 1)[-1]} engine (once for every model; numba caches it)…")
+        for dep in relative_imports(module):
+            if instanced(dep):
+                shared_kernels(dep)
+        _import_generated(path)
+    return sys.modules[name]
+
+
+def _notice(line: str) -> None:
+    """Tell the innermost ``compile_notices`` callback, if any."""
+    if _NOTICES:
+        _NOTICES[-1](line)
+
 
 def _vector(dtype: str):
     return numba.types.Array(getattr(numba.types, dtype), 1, "C")
@@ -242,8 +302,6 @@ def _vector(dtype: str):
 #: argument types of the generated functions that are costly to compile, as the engine kernels call them
 #: (engine/model_code.py): counts int64, parameters, inputs and propensities float64, all contiguous
 MODEL_SIGNATURES: dict[str, Callable[[], tuple]] = {
-    "propensities": lambda: (_vector("int64"), _vector("float64"), _vector("float64"), _vector("float64")),
-    "fire": lambda: (numba.types.int64, _vector("int64"), _vector("float64"), _vector("float64"), _vector("float64")),
     "direct_events": lambda: (*[numba.types.float64] * 4, numba.types.int64, _vector("int64"), _vector("float64"),
                               _vector("float64"), _vector("float64"), _vector("uint64")),
 }
@@ -534,7 +592,7 @@ def _unwrapped(src: str) -> str:
     return src[6:-1] if src.startswith("float(") and "p[" in src else src
 
 
-#: The one exit of ``fire`` and ``search_fire``. numba takes a reference to each array argument on entry
+#: The one exit of ``search_fire``. numba takes a reference to each array argument on entry
 #: and releases it after the argument's last use, in every branch; its reference-count pruning pairs
 #: them only along paths of fewer than 15 blocks, which a search through dozens of channels exceeds,
 #: so each event paid eight atomic NRT_incref/NRT_decref calls. Reading every array here (lengths are
@@ -552,12 +610,12 @@ def _generate(stochastic, deterministic, derived, n_params, change, depends, gua
            '    """Per-cell constants hoisted out of the propensities (see compile._Hoist)."""',
            "    for c in range(p.shape[0]):"]
     out += [f"        p[c, {n_params + 2 + k}] = {src.replace('p[', 'p[c, ')}" for k, src in enumerate(derived)]
-    out += ["        pass", "", "", "@kernel()", "def propensities(x, p, u, a):"]
+    out += ["        pass", "", "", "def propensities(x, p, u, a):"]
     out += [f"    a[{j}] = {_unwrapped(src)}" for j, src in enumerate(stochastic)] or ["    pass"]
     out += ["", "", "@kernel()", "def rates(x, p, u, r):",
             '    """Deterministic-limit reaction rates for the ODE engine (x is float)."""']
     out += [f"    r[{j}] = {src}" for j, src in enumerate(deterministic)] or ["    pass"]
-    out += ["", "", "@kernel()", "def fire(j, x, p, u, a):"]
+    out += ["", "", "def fire(j, x, p, u, a):"]
 
     branch = _Branch(stochastic, change, depends, guarded)
     # a flat chain of j == k tests, which LLVM turns into one jump table (a balanced tree of j < k
@@ -565,7 +623,7 @@ def _generate(stochastic, deterministic, derived, n_params, change, depends, gua
     for j in range(n_reactions):
         out.append(f"    {'if' if j == 0 else 'elif'} j == {j}:")
         out += branch(j, "        ")
-    out += ["    else:", "        delta = NAN", _ONE_EXIT]
+    out += ["    else:", "        delta = NAN", "    return delta"]
     if order is not None:
         search = _search(order, branch, "        ", stops)  # made once (10^4 reactions: megabytes of text)
         out += ["", "", f"SEARCH_ORDER = {tuple(order)!r}", "", "",
@@ -750,19 +808,19 @@ class _Events:
         out = ["", "", f"N_EVENTS = {len(events)}", f"N_EVENT_TIMES = {len(self.times)}", f"N_PARAMETERS = {P}",
                "WATCH = np.zeros(N_REACTIONS, dtype=np.bool_)"]
         out += [f"WATCH[{watched!r}] = True"] if watched else []
-        out += ["", "", "@kernel()", "def derive_cell(p):",
+        out += ["", "", "def derive_cell(p):",
                '    """derive() for one cell (after an event assigned a parameter)."""']
         out += [f"    p[{P + 2 + k}] = {src}" for k, src in enumerate(derived)] or ["    pass"]
-        out += ["", "", "@kernel()", "def triggers(x, p, u, t, on):"]
+        out += ["", "", "def triggers(x, p, u, t, on):"]
         out += [f"    on[{e}] = bool({self._src(self._tree(ev.trigger))})" for e, ev in enumerate(events)] or ["    pass"]
-        out += ["", "", "@kernel()", "def event_times(p, times):"]
+        out += ["", "", "def event_times(p, times):"]
         out += [f"    times[{k}] = float({self._src(t)})" for k, t in enumerate(self.times)] or ["    pass"]
-        out += ["", "", "@kernel()", "def event_values(e, x, p, u, t, values):"]
+        out += ["", "", "def event_values(e, x, p, u, t, values):"]
         for e, ev in enumerate(events):
             out.append(f"    if e == {e}:")
             out += [f"        values[{k}] = float({self._src(self._tree(v))})"
                     for k, v in enumerate(ev.assignments.values())]
-        out += ["    pass", "", "", "@kernel()", "def event_priority(e, x, p, u, t):"]
+        out += ["    pass", "", "", "def event_priority(e, x, p, u, t):"]
         for e, ev in enumerate(events):
             if ev.priority is not None:
                 out += [f"    if e == {e}:", f"        return float({self._src(self._tree(ev.priority))})"]

@@ -23,7 +23,6 @@ from .compile import CompiledModel, python_model
 from .engine import common
 from .engine import composition_rejection as _cr
 from .engine import tau as _tau
-from .engine.kernels import per_model
 from .engine.methods import AUTO, METHODS, Method, get_method, method_names
 from .engine.rng import seed_streams
 from .errors import ArgumentError, ModelError, SimulationError
@@ -184,9 +183,11 @@ class Plan:
         detail = np.zeros(n, dtype=np.int64)
         work = np.zeros((n, len(method.work)), dtype=np.int64)
         entry = getattr(self.model.kernels(method.module), method.entry)
+        table = (np.zeros(0, dtype=np.int64) if method.model_functions is None
+                 else self.model.function_table(method.model_functions, real=not method.stochastic, method=method.name))
         with _threads(threads):
             entry(x0, p, self.schedule.times, self.schedule.values, self.time, rec, rng, out, status, detail, work,
-                  self.options[method.name], *self.model.needs(method.needs))
+                  self.options[method.name], table, *self.model.needs(method.needs))
         self._check(status, detail, first_cell, out, kernel_record)
         block = Block(first_cell, out, method.event_count(work), work, drawn)
         if observe:  # evaluated on the recorded species; then only the requested species are kept
@@ -226,9 +227,9 @@ class Plan:
         return p, x0, drawn
 
     def _derive(self, p: np.ndarray) -> None:
-        """The hoisted per-cell constants, which only generated (per-model) code reads: a method compiled
-        once for every model (composition-rejection) needs no generated module."""
-        if per_model(METHODS[self.method].module):
+        """The hoisted per-cell constants, which only generated code reads: a method that runs none
+        (composition-rejection) needs no generated module."""
+        if METHODS[self.method].model_functions is not None:
             self.model.module.derive(p)
 
     def _check(self, status: np.ndarray, detail: np.ndarray, first_cell: int, out: np.ndarray,

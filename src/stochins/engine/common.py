@@ -1,6 +1,7 @@
 """Kernels every simulation method shares: status codes, input breakpoints, events, recording, sums.
 
-Compiled per model (they call the model's generated code); methods import them by name.
+Compiled once for every model: they reach the model's generated code through its table ``m``
+(``model_abi.py``); methods import them by name.
 """
 
 from __future__ import annotations
@@ -8,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from .kernels import kernel
-from .model_code import (N_EVENT_TIMES, N_EVENTS, N_PARAMETERS, derive_cell, event_priority, event_times,
-                         event_values, propensities, triggers)
+from .model_abi import (EVENTS, PARAMETERS, TRIGGER_TIMES, derive_cell, event_priority, event_times, event_values,
+                        propensities, triggers)
 
 # Per-cell status codes returned by every method's kernel; messages in ``stochins.simulation``.
 OK = 0
@@ -55,9 +56,9 @@ def record_state(x, rec, out_row):
 
 
 @kernel()
-def total_propensity(x, p, u, a):
+def total_propensity(m, x, p, u, a):
     """Recompute every propensity; their sum, or -1 (with the culprit) if one is negative/NaN."""
-    propensities(x, p, u, a)
+    propensities(m, x, p, u, a)
     a0 = 0.0
     for j in range(a.shape[0]):
         if not a[j] >= 0.0:
@@ -67,12 +68,12 @@ def total_propensity(x, p, u, a):
 
 
 @kernel()
-def diagnose(x, p, u, a):
+def diagnose(m, x, p, u, a):
     """After ``fire`` returned NaN: which failure, and which reaction or species caused it."""
     for s in range(x.shape[0]):
         if x[s] < 0:
             return NEGATIVE_COUNT, s
-    propensities(x, p, u, a)
+    propensities(m, x, p, u, a)
     for j in range(a.shape[0]):
         if not a[j] >= 0.0:
             return BAD_PROPENSITY, j
@@ -80,30 +81,31 @@ def diagnose(x, p, u, a):
 
 
 @kernel()
-def event_scratch(ptr):
+def event_scratch(m, ptr):
     """A cell's working arrays for events: (trigger times, trigger values before and now, the order of
     simultaneous events, their priorities, assignment values)."""
+    n = m[EVENTS]
     width = 1
-    for e in range(N_EVENTS):
+    for e in range(n):
         width = max(width, ptr[e + 1] - ptr[e])
-    return (np.empty(N_EVENT_TIMES), np.zeros(N_EVENTS, dtype=np.bool_), np.zeros(N_EVENTS, dtype=np.bool_),
-            np.empty(N_EVENTS, dtype=np.int64), np.empty(N_EVENTS), np.empty((N_EVENTS, width)))
+    return (np.empty(m[TRIGGER_TIMES]), np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.bool_),
+            np.empty(n, dtype=np.int64), np.empty(n), np.empty((n, width)))
 
 
 @kernel()
-def events_begin(x, p, u, t, ev, es):
+def events_begin(m, x, p, u, t, ev, es):
     """A cell's events at its start: its trigger times (sorted), each trigger's value just before the
     start (SBML's initialValue: a trigger already true at the start fires only if that is False), and
     the events that fire at the start. Returns (status, detail, the next trigger time)."""
     times, prev = es[0], es[1]
     flags = ev[3]
-    if N_EVENTS == 0:
+    if m[EVENTS] == 0:
         return OK, -1, np.inf
-    event_times(p, times)
+    event_times(m, p, times)
     times.sort()
-    for e in range(N_EVENTS):
+    for e in range(m[EVENTS]):
         prev[e] = flags[e, 1] != 0
-    status, detail, fired = fire_events(x, p, u, np.nextafter(t, np.inf), ev, es)
+    status, detail, fired = fire_events(m, x, p, u, np.nextafter(t, np.inf), ev, es)
     return status, detail, next_trigger_time(times, t)
 
 
@@ -117,14 +119,14 @@ def next_trigger_time(times, t):
 
 
 @kernel()
-def pass_breakpoint(x, p, u, t, t_input, t_trigger, sched_t, sched_u, ev, es):
+def pass_breakpoint(m, x, p, u, t, t_input, t_trigger, sched_t, sched_u, ev, es):
     """At a breakpoint t (an input's or a trigger time): switch the inputs if it is an input's, then
     execute the events due. Returns (status, detail, the next input breakpoint, the next trigger time)."""
     if t >= t_input:
         b, t_input = input_interval(sched_t, t)
         copy_into(u, sched_u[b])
-    if N_EVENTS > 0:
-        status, detail, _ = fire_events(x, p, u, np.nextafter(t, np.inf), ev, es)
+    if m[EVENTS] > 0:
+        status, detail, _ = fire_events(m, x, p, u, np.nextafter(t, np.inf), ev, es)
         if status != OK:
             return status, detail, t_input, t_trigger
         t_trigger = next_trigger_time(es[0], t)
@@ -132,18 +134,20 @@ def pass_breakpoint(x, p, u, t, t_input, t_trigger, sched_t, sched_u, ev, es):
 
 
 @kernel()
-def events_pending(x, p, u, t, es):
+def events_pending(m, x, p, u, t, es):
     """True if some trigger turned from false to true since the last look (nothing is executed)."""
+    if m[EVENTS] == 0:
+        return False
     prev, on = es[1], es[2]
-    triggers(x, p, u, t, on)
-    for e in range(N_EVENTS):
+    triggers(m, x, p, u, t, on)
+    for e in range(on.shape[0]):
         if on[e] and not prev[e]:
             return True
     return False
 
 
 @kernel()
-def fire_events(x, p, u, t, ev, es):
+def fire_events(m, x, p, u, t, ev, es):
     """Execute, at time t, every event whose trigger turned from false to true since the last look.
 
     Simultaneous events run by priority (higher first), then in name order; all assignments of events
@@ -154,33 +158,35 @@ def fire_events(x, p, u, t, ev, es):
     ``composition_rejection.fire_program_events`` is the same with the model's expressions as programs;
     both share ``due_events`` and ``assign_event``.
     """
+    if m[EVENTS] == 0:  # the model has no event functions to call
+        return OK, -1, 0
     flags = ev[3]
     prev, on, order, priority, values = es[1], es[2], es[3], es[4], es[5]
     fired = 0
     for _ in range(MAX_EVENT_ROUNDS):
-        triggers(x, p, u, t, on)
+        triggers(m, x, p, u, t, on)
         n = due_events(on, prev, order)
         if n == 0:
             return OK, -1, fired
         for k in range(n):
-            priority[k] = event_priority(order[k], x, p, u, t)
+            priority[k] = event_priority(m, order[k], x, p, u, t)
         sort_by_priority(order, priority, n)
         for k in range(n):
             if flags[order[k], 2]:
-                event_values(order[k], x, p, u, t, values[order[k]])
+                event_values(m, order[k], x, p, u, t, values[order[k]])
         for k in range(n):
             e = order[k]
             if k > 0 and not flags[e, 0]:
-                triggers(x, p, u, t, on)
+                triggers(m, x, p, u, t, on)
                 if not on[e]:
                     continue
             if not flags[e, 2]:
-                event_values(e, x, p, u, t, values[e])
-            status = assign_event(e, x, p, u, ev, values[e], p[N_PARAMETERS])
+                event_values(m, e, x, p, u, t, values[e])
+            status = assign_event(e, x, p, u, ev, values[e], p[m[PARAMETERS]])
             if status < 0:
                 return BAD_EVENT_VALUE, e, fired
             if status > 0:
-                derive_cell(p)
+                derive_cell(m, p)
             fired += 1
     return EVENT_CASCADE, -1, fired
 

@@ -40,7 +40,8 @@ METHOD = Method(
     name="cr",
     summary="exact stochastic simulation for large networks: composition-rejection, compiled once for every model",
     reference="Slepoy, Thompson & Plimpton 2008, J Chem Phys 128:205101",
-    exact=True, stochastic=True, module=__name__, entry="cr_block", needs=("cr_arrays",))
+    exact=True, stochastic=True, module=__name__, entry="cr_block", needs=("cr_arrays",),
+    model_functions=None)
 
 # Opcodes of the programs (compile._Program emits them; the argument is an index into the constants, the
 # parameter vector, the inputs or the state, or a jump target relative to the program). Event programs
@@ -520,6 +521,6 @@ def cr_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, status
             p[cell, :] = params
 
 
-def cr_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, *net):
+def cr_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, m, *net):
     """Simulate a block of cells on the threads numba is set to use (see ``threads.py``)."""
     run_cells(cr_cells, x0.shape[0], x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, net)

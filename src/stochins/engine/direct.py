@@ -7,8 +7,8 @@ of the model (any fixed order samples the same law), and the branch that finds t
 it in place, with no index array, no counts and no dispatch on the channel. The event loop itself is
 generated too (``direct_events``, the search inline), so an event makes no call; this module runs it
 between recording times and breakpoints (inputs, trigger times of events). One uniform and one
-ziggurat exponential per event. Events run as in ``ssa``; in a model without events the loop is the
-same code as without them (the event branches are compiled out: ``N_EVENTS`` is a constant).
+ziggurat exponential per event. Events run as in ``ssa``; in a model without events the generated loop
+is the same code as without them (it has no event branches).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from .common import (BAD_PROPENSITY, COUNT_OVERFLOW, OK, RESUM_EVERY, copy_into,
                      events_begin, fire_events, input_interval, pass_breakpoint, record_state, total_propensity)
 from .interface import Method
 from .kernels import kernel
-from .model_code import N_EVENTS, N_REACTIONS, direct_events
+from .model_abi import EVENTS, PROPENSITIES
+from .model_code import N_REACTIONS, direct_events
 from .rng import exponential
 from .threads import run_cells
 
@@ -27,7 +28,8 @@ METHOD = Method(
     name="direct",
     summary="exact stochastic simulation: direct method, search in a fixed frequency order fused with firing",
     reference="Gillespie 1977, J Phys Chem 81:2340; McCollum et al. 2006, Comput Biol Chem 30:39",
-    exact=True, stochastic=True, module=__name__, entry="direct_block", needs=("event_arrays",))
+    exact=True, stochastic=True, module=__name__, entry="direct_block", needs=("event_arrays",),
+    model_functions=(PROPENSITIES,))
 
 
 @kernel()
@@ -37,7 +39,7 @@ def next_time(t, a0, rng):
 
 
 @kernel()
-def direct_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, u, ev, es):
+def direct_cell(m, x, p, sched_t, sched_u, t_grid, rec, rng, out, a, u, ev, es):
     """Simulate one cell from ``t_grid[0]``; fills ``out`` (T, R). Returns (status, detail, events).
 
     Input breakpoints and trigger times of events are handled as in ``ssa.ssa_cell``: the pending
@@ -52,11 +54,11 @@ def direct_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, u, ev, es):
     t = t_grid[0]
     b, t_input = input_interval(sched_t, t)
     copy_into(u, sched_u[b])  # a copy: events may assign inputs
-    status, detail, t_trigger = events_begin(x, p, u, t, ev, es)
+    status, detail, t_trigger = events_begin(m, x, p, u, t, ev, es)
     if status != OK:
         return status, detail, 0
     t_break = min(t_input, t_trigger)
-    a0, bad = total_propensity(x, p, u, a)
+    a0, bad = total_propensity(m, x, p, u, a)
     if bad >= 0:
         return BAD_PROPENSITY, bad, 0
     i = 0
@@ -69,12 +71,12 @@ def direct_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, u, ev, es):
                     return COUNT_OVERFLOW, i, events
                 i += 1
             t = t_break
-            status, detail, t_input, t_trigger = pass_breakpoint(x, p, u, t, t_input, t_trigger, sched_t, sched_u,
-                                                                 ev, es)
+            status, detail, t_input, t_trigger = pass_breakpoint(m, x, p, u, t, t_input, t_trigger, sched_t,
+                                                                 sched_u, ev, es)
             if status != OK:
                 return status, detail, events
             t_break = min(t_input, t_trigger)
-            a0, bad = total_propensity(x, p, u, a)
+            a0, bad = total_propensity(m, x, p, u, a)
             if bad >= 0:
                 return BAD_PROPENSITY, bad, events
             t_next = next_time(t, a0, rng)
@@ -88,36 +90,36 @@ def direct_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, u, ev, es):
         t, t_next, a0, events, code = direct_events(t_next, t_grid[i], t_break if t_break <= t_end else np.inf,
                                                     a0, events, x, p, u, a, rng)
         if code != code:
-            status, detail = diagnose(x, p, u, a)
+            status, detail = diagnose(m, x, p, u, a)
             return status, detail, events
         if code == np.inf:  # a periodic exact re-summation (round-off drift), or round-off left the
-            a0, bad = total_propensity(x, p, u, a)  # running total above the true sum: resum, redraw
+            a0, bad = total_propensity(m, x, p, u, a)  # running total above the true sum: resum, redraw
             t_next = next_time(t, a0, rng)
-        elif N_EVENTS > 0 and code < 0.0:  # the firing at t changed a species a trigger reads
-            status, detail, n_fired = fire_events(x, p, u, t, ev, es)
+        elif m[EVENTS] > 0 and code < 0.0:  # the firing at t changed a species a trigger reads
+            status, detail, n_fired = fire_events(m, x, p, u, t, ev, es)
             if status != OK:
                 return status, detail, events
             if n_fired > 0 or events % RESUM_EVERY == 0:
-                a0, bad = total_propensity(x, p, u, a)
+                a0, bad = total_propensity(m, x, p, u, a)
                 if bad >= 0:
                     return BAD_PROPENSITY, bad, events
             t_next = next_time(t, a0, rng)
 
 
 @kernel()
-def direct_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, ev):
+def direct_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, m, ev):
     """Cells ``first .. last-1`` one after another (threads share a block in ``direct_block``)."""
     a = np.empty(N_REACTIONS)
     u = np.empty(sched_u.shape[1])
-    es = event_scratch(ev[0])
+    es = event_scratch(m, ev[0])
     for c in range(first, last):
         x = x0[c].copy()
-        status[c], detail[c], work[c, 0] = direct_cell(x, p[c], sched_t, sched_u, t_grid, rec, rng[c], out[c], a,
+        status[c], detail[c], work[c, 0] = direct_cell(m, x, p[c], sched_t, sched_u, t_grid, rec, rng[c], out[c], a,
                                                        u, ev, es)
 
 
-def direct_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, ev_ptr, ev_kind,
+def direct_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, m, ev_ptr, ev_kind,
                  ev_index, ev_flags):
     """Simulate a block of cells on the threads numba is set to use (see ``threads.py``)."""
-    run_cells(direct_cells, x0.shape[0], x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work,
+    run_cells(direct_cells, x0.shape[0], x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, m,
               (ev_ptr, ev_kind, ev_index, ev_flags))

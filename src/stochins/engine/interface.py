@@ -2,9 +2,10 @@
 
 Each method is one engine module with a ``METHOD`` of this type; ``methods.py`` lists them. A block
 entry point takes, for ``n`` cells, ``(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail,
-work, options, *needs)``: initial states (n, S), parameter vectors (n, P+2+D), the input schedule,
-the recording grid and recorded species, per-cell random streams (n, 4), and fills ``out``
-(n, T, R), ``status``/``detail`` (n,) and ``work`` (n, len(work)).
+work, options, m, *needs)``: initial states (n, S), parameter vectors (n, P+2+D), the input schedule,
+the recording grid and recorded species, per-cell random streams (n, 4), the options, the model's
+function table (``model_abi.py``), and fills ``out`` (n, T, R), ``status``/``detail`` (n,) and ``work``
+(n, len(work)).
 """
 
 from __future__ import annotations
@@ -63,7 +64,11 @@ class Method:
     entry: str                      # the block entry point's name in it
     work: tuple[str, ...] = ("events",)    # per-cell work statistics the entry fills, in order
     firings: tuple[str, ...] = ("events",)  # which of them count reaction firings (their sum: events)
-    needs: tuple[str, ...] = ()     # CompiledModel arrays passed after the options (``CompiledModel.needs``)
+    needs: tuple[str, ...] = ()     # CompiledModel arrays passed after the model table (``CompiledModel.needs``)
+    #: the slots of the model's functions that its kernels call through the table passed after the options
+    #: (``model_abi.py``; the event functions are added for a model with events); None: its kernels call no
+    #: generated code (the table is empty)
+    model_functions: tuple[int, ...] | None = ()
     options: tuple[Option, ...] = field(default_factory=tuple)
     time_events: bool = True        # executes events triggered at times fixed by the parameters
     state_events: bool = True       # executes events whose trigger reads the state

@@ -1,13 +1,15 @@
-"""Engine modules compiled once per model.
+"""Engine modules compiled from a copy written for them: once per model, or once per installation.
 
-A kernel that simulates a model must call the model's generated ``propensities``/``fire`` directly,
-so that numba inlines them into its loop; numba resolves such calls through the kernel's module
-globals. An engine module that imports from ``.model_code`` (directly, or through another such
-module) is therefore *per-model*: ``instantiate`` writes its text once per model with each relative
-import pointed at that model's generated code or at the model's instance of the imported per-model
-module, and every other relative import at the installed package. In the package itself ``@kernel``
-leaves a function as plain Python; in an instance it becomes ``njit(cache=True)``, and numba's disk
-cache keys the compiled code to the instance's file, whose name is a hash of everything it contains.
+A kernel that simulates a model calls the model's generated functions. In an engine module that imports
+them from ``.model_code`` (directly, or through another such module) the kernels call them by name, so
+that numba can inline them into its loops; such a module is *per-model*: ``instantiate`` writes its text
+once per model with each relative import pointed at that model's generated code or at the model's
+instance of the imported per-model module. Kernels that reach the model through a table of addresses
+instead (``model_abi.py``) are *shared*: their module's copy is written once for every model. In the
+package itself ``@kernel`` leaves a function as plain Python; in a copy it becomes ``njit(cache=True)``,
+and numba's disk cache keys the compiled code to the copy's file, whose name is a hash of everything it
+contains and of every engine module it reaches (numba's cache alone would not notice a change of a
+function the cached code calls from another module).
 
 Loading from that cache is the whole of a warm start, so it skips what numba does first for any cached
 function (``quick_load``).
@@ -25,13 +27,16 @@ from typing import Callable
 
 import numba
 from numba.core.caching import FunctionCache
+from numba.core import sigutils
+from numba.core.ccallback import CFunc
 from numba.core.registry import CPUDispatcher
 from numba.core.runtime import nrt
 
 from .._version import __version__
 
-#: set to the model's code hash in every generated module; ``kernel`` compiles only there
+#: set to the model's code hash in every generated module (SHARED in a shared copy); ``kernel`` compiles only there
 INSTANCE_MARK = "__stochins_instance__"
+SHARED = "shared"
 _SOURCES: dict[str, str] = {}  # engine module name -> its text when first imported
 
 
@@ -69,6 +74,15 @@ def quick_load(dispatcher):
     if isinstance(dispatcher._cache, FunctionCache) and not isinstance(dispatcher._cache, _QuickLoadCache):
         dispatcher._cache = _QuickLoadCache(dispatcher.py_func)
     return dispatcher
+
+
+def c_function(func: Callable, sig):
+    """``func`` compiled as a C callback of signature ``sig`` (``numba.cfunc(sig, cache=True)``), loaded from
+    numba's cache as ``quick_load`` loads."""
+    compiled = CFunc(func, sigutils.normalize_signature(sig), locals={}, options={"error_model": "numpy"})
+    compiled._cache = _QuickLoadCache(func)
+    compiled.compile()
+    return compiled
 
 
 def quick_load_module(module):
@@ -118,30 +132,40 @@ def per_model(module: str) -> bool:
     return any(d == f"{_PACKAGE}.model_code" or per_model(d) for d in deps)
 
 
+@functools.lru_cache(maxsize=None)
+def instanced(module: str) -> bool:
+    """True if the module defines kernels or imports a module that does: it runs from a written copy."""
+    return "\n@kernel(" in engine_source(module) or any(instanced(d) for d in relative_imports(module))
+
+
 def instance_name(module: str, model_hash: str) -> str:
-    """Module name of ``module``'s instance for the model whose generated code has ``model_hash``:
-    a hash of the model code, this module's text and that of every engine module it reaches."""
+    """Module name of ``module``'s copy for the model whose generated code has ``model_hash`` (SHARED for
+    a shared module): a hash of that, this module's text and that of every engine module it reaches."""
     h = hashlib.sha256(f"{model_hash} {numba.__version__} {__version__}".encode())
     for name in _closure(module):
         h.update(engine_source(name).encode())
     return f"stochins_{module.rsplit('.', 1)[-1]}_{h.hexdigest()[:20]}"
 
 
-def instantiate(module: str, model_hash: str, model_module: str) -> str:
-    """The text of ``module``'s instance for one model (see the module docstring)."""
+def instantiate(module: str, model_hash: str, model_module: str | None) -> str:
+    """The text of ``module``'s copy for one model, or for every model (``model_hash`` SHARED and
+    ``model_module`` None; see the module docstring)."""
 
     def target(match: re.Match) -> str:
         name = f"{_PACKAGE}.{match.group(1)}"
         if name == f"{_PACKAGE}.model_code":
+            if model_module is None:
+                raise ImportError(f"{module}: a shared engine module may not import .model_code")
             return f"from {model_module} import "
-        if per_model(name):
-            return f"from {instance_name(name, model_hash)} import "
+        if instanced(name):
+            return f"from {instance_name(name, model_hash if per_model(name) else SHARED)} import "
         return f"from {name} import "
 
     text = _RELATIVE.sub(target, engine_source(module))
-    mark = f"# generated by stochins from {module} for one model: do not edit\n{INSTANCE_MARK} = {model_hash!r}\n"
+    whom = "one model" if model_module else "every model"
+    mark = f"# generated by stochins from {module} for {whom}: do not edit\n{INSTANCE_MARK} = {model_hash!r}\n"
     if re.search(r"^from \.", text, re.M):
-        raise ImportError(f"{module}: a per-model engine module may import engine modules only as 'from .X import'")
+        raise ImportError(f"{module}: an instanced engine module may import engine modules only as 'from .X import'")
     future = re.search(r"^from __future__ import .*\n", text, re.M)  # must stay the first statement
     at = future.end() if future else 0
     return text[:at] + mark + text[at:]

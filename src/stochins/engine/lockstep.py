@@ -35,6 +35,7 @@ import numpy as np
 from .common import BAD_PROPENSITY, COUNT_OVERFLOW, NEGATIVE_COUNT, OK, input_interval, total_propensity
 from .interface import Method, Option
 from .kernels import kernel
+from .model_abi import PROPENSITIES
 from .model_code import (LANE_A0, LANE_INPUTS, LANE_LOWEST, LANE_PARAMETERS, LANE_SLOTS, LANE_TARGET, N_REACTIONS,
                          lane_fire, lane_sums)
 from .rng import exponential, unit, xoshiro, ziggurat
@@ -48,7 +49,7 @@ METHOD = Method(
     exact=True, stochastic=True, module=__name__, entry="lockstep_block",
     options=(Option("lanes", 8, "cells advanced together (the SIMD width; results do not depend on it)",
                     low=1, high=64, integer=True),),
-    time_events=False, state_events=False)
+    time_events=False, state_events=False, model_functions=(PROPENSITIES,))
 
 #: cells a thread takes at a time, per lane: enough that lanes idle only briefly at the end of a chunk
 GROUP_PER_LANE = 4
@@ -121,7 +122,7 @@ def lane_record(F, W, w, rec, out_row):
 
 
 @kernel()
-def lane_diagnose(F, W, w, x, q, u, a):
+def lane_diagnose(m, F, W, w, x, q, u, a):
     """Which propensity of lane w is negative or NaN (-1 if none is: a0 overflowed to inf)."""
     for s in range(x.shape[0]):
         x[s] = F[s * W + w]
@@ -129,16 +130,16 @@ def lane_diagnose(F, W, w, x, q, u, a):
         q[k] = F[(LANE_PARAMETERS + k) * W + w]
     for k in range(u.shape[0]):
         u[k] = F[(LANE_INPUTS + k) * W + w]
-    return total_propensity(x, q, u, a)[1]
+    return total_propensity(m, x, q, u, a)[1]
 
 
 @kernel()
-def lane_attend(F, W, w, row, sched_t, sched_u, t_grid, rec, out, x, q, u, a):
+def lane_attend(m, F, W, w, row, sched_t, sched_u, t_grid, rec, out, x, q, u, a):
     """Lane w's event is due after its next recording time or at/after its next breakpoint, or its
     propensities are bad: record, switch inputs. Returns (status, detail, cell finished)."""
     a0 = F[LANE_A0 * W + w]
     if not (a0 >= 0.0 and a0 < np.inf and F[LANE_LOWEST * W + w] >= 0.0):
-        return BAD_PROPENSITY, lane_diagnose(F, W, w, x, q, u, a), True
+        return BAD_PROPENSITY, lane_diagnose(m, F, W, w, x, q, u, a), True
     n_t = t_grid.shape[0]
     t_stop = F[_TB * W + w]
     breakpoint = t_stop < np.inf and F[_TN * W + w] >= t_stop
@@ -162,7 +163,7 @@ def lane_attend(F, W, w, row, sched_t, sched_u, t_grid, rec, out, x, q, u, a):
 
 
 @kernel()
-def lockstep_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, lanes):
+def lockstep_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, lanes, m):
     """Cells ``first .. last-1`` through W = ``len(lanes)`` lanes (see the module docstring)."""
     W = len(lanes)
     F = np.zeros(SLOTS * W)
@@ -221,7 +222,7 @@ def lockstep_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, 
         if attend:
             for w in range(W):
                 if F[_ATTEND * W + w] > 0.0:
-                    code, det, done = lane_attend(F, W, w, row, sched_t, sched_u, t_grid, rec, out[cell[w]], x, q,
+                    code, det, done = lane_attend(m, F, W, w, row, sched_t, sched_u, t_grid, rec, out[cell[w]], x, q,
                                                   u, a)
                     if done:
                         lane_finish(F, W, w, cell[w], code, det, status, detail, work)
@@ -253,17 +254,17 @@ def lockstep_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, 
 
 @kernel()
 def lockstep_groups(first, last, group, x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work,
-                    lanes):
+                    lanes, m):
     """Groups ``first .. last-1`` of ``group`` cells each (the unit a thread takes: see ``lockstep_block``)."""
     n = x0.shape[0]
     lockstep_cells(min(n, first * group), min(n, last * group), x0, p, sched_t, sched_u, t_grid, rec, rng, out,
-                   status, detail, work, lanes)
+                   status, detail, work, lanes, m)
 
 
-def lockstep_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts):
+def lockstep_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, m):
     """Simulate a block of cells on the threads numba is set to use: each thread takes groups of
     GROUP_PER_LANE·W cells (``threads.run_cells``) and runs them through its own W lanes."""
     lanes = (0,) * int(opts[0])
     group = GROUP_PER_LANE * len(lanes)
     run_cells(lockstep_groups, -(-x0.shape[0] // group), group, x0, p, sched_t, sched_u, t_grid, rec, rng, out,
-              status, detail, work, lanes)
+              status, detail, work, lanes, m)

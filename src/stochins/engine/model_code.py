@@ -1,10 +1,12 @@
 """The names a compiled model's generated module defines: the contract between compile.py and the kernels.
 
-Engine modules that simulate a model import these names from here. ``compile.py`` instantiates such
-a module once per model with this import pointed at the model's generated code (see
-``kernels.instantiate``), so a kernel names everything it uses and numba inlines the model's
-straight-line propensities into the kernel's loop. The stubs below only document the signatures;
-calling them is an error.
+Engine modules whose kernels are compiled per model (``direct``, ``lockstep``, ``ode``) import these
+names from here. ``compile.py`` instantiates such a module once per model with this import pointed at
+the model's generated code (see ``kernels.instantiate``), so a kernel names everything it uses and
+numba inlines the model's straight-line code into the kernel's loop. Kernels compiled once for every
+model call ``propensities``, ``fire`` and the event functions through ``model_abi.py`` instead (the
+generated code leaves those uncompiled: ``CompiledModel.function_table`` compiles them as C callbacks).
+The stubs below only document the signatures; calling them is an error.
 
 Arguments: ``x`` the state (int64 counts; float64 in ``rates``), ``p`` one cell's parameter vector
 (parameters in canonical order, the cell size Ω, 1/Ω, then the derived constants), ``u`` the input

@@ -25,7 +25,7 @@ METHOD = Method(
              Option("atol", 1e-9, "absolute tolerance per species, relative to its count (at least 1) where a piece starts", open_low=True)))
 
 
-def ode_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, change, *events):
+def ode_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, m, change, *events):
     """Integrate each distinct cell (identical cells, e.g. without variability, once) into ``out``."""
     status[:] = OK
     detail[:] = -1
@@ -35,13 +35,13 @@ def ode_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, wo
         if key in done:
             out[c] = out[done[key]]
             continue
-        status[c], detail[c], x = integrate(change, x0[c], p[c].copy(), sched_t, sched_u, t_grid, opts[0], opts[1],
+        status[c], detail[c], x = integrate(m, change, x0[c], p[c].copy(), sched_t, sched_u, t_grid, opts[0], opts[1],
                                             events)
         out[c] = x[:, rec]
         done[key] = c
 
 
-def integrate(change: np.ndarray, x0: np.ndarray, p: np.ndarray, sched_t: np.ndarray, sched_u: np.ndarray,
+def integrate(m: np.ndarray, change: np.ndarray, x0: np.ndarray, p: np.ndarray, sched_t: np.ndarray, sched_u: np.ndarray,
               t_grid: np.ndarray, rtol: float, atol: float, events: tuple) -> tuple[int, int, np.ndarray]:
     """(status, detail, state at each time of ``t_grid`` (T, S)), starting from ``x0`` at ``t_grid[0]``.
 
@@ -55,8 +55,8 @@ def integrate(change: np.ndarray, x0: np.ndarray, p: np.ndarray, sched_t: np.nda
     x = x0.astype(np.float64)
     t0, t_end = float(t_grid[0]), float(t_grid[-1])
     u = sched_u[int(np.searchsorted(sched_t, t0, side="right")) - 1].copy()
-    es = event_scratch(events[0])
-    status, detail, _ = events_begin(x, p, u, t0, events, es)
+    es = event_scratch(m, events[0])
+    status, detail, _ = events_begin(m, x, p, u, t0, events, es)
     inputs = {float(t) for t in sched_t[1:] if t0 < t < t_end}
     edges = sorted({t0, t_end} | inputs | {float(t) for t in es[0] if t0 < t < t_end})
     watch = len(events[3]) > 0
@@ -76,7 +76,7 @@ def integrate(change: np.ndarray, x0: np.ndarray, p: np.ndarray, sched_t: np.nda
         if a > t0:
             if a in inputs:
                 u[:] = sched_u[int(np.searchsorted(sched_t, a, side="right")) - 1]
-            status, detail, _ = fire_events(x, p, u, np.nextafter(a, np.inf), events, es)
+            status, detail, _ = fire_events(m, x, p, u, np.nextafter(a, np.inf), events, es)
         solver = LSODA(rhs, a, x, b, rtol=rtol, atol=atol * np.maximum(1.0, np.abs(x)))
         start = a
         while status == OK and solver.status == "running":
@@ -84,14 +84,14 @@ def integrate(change: np.ndarray, x0: np.ndarray, p: np.ndarray, sched_t: np.nda
             if solver.step() is not None:
                 raise RuntimeError(f"ODE integration failed between t={start} and t={b}: {solver.status}")
             dense = solver.dense_output()
-            if watch and events_pending(solver.y, p, u, solver.t, es):
+            if watch and events_pending(m, solver.y, p, u, solver.t, es):
                 lo, hi = t_old, solver.t
                 while hi - lo > 4 * np.finfo(float).eps * max(1.0, abs(hi)):
                     mid = 0.5 * (lo + hi)
-                    lo, hi = (lo, mid) if events_pending(dense(mid), p, u, mid, es) else (mid, hi)
+                    lo, hi = (lo, mid) if events_pending(m, dense(mid), p, u, mid, es) else (mid, hi)
                 record(start, hi, dense)
                 x = dense(hi)
-                status, detail, _ = fire_events(x, p, u, hi, events, es)
+                status, detail, _ = fire_events(m, x, p, u, hi, events, es)
                 solver = LSODA(rhs, hi, x, b, rtol=rtol, atol=atol * np.maximum(1.0, np.abs(x)))
                 start = hi
                 continue

@@ -1,9 +1,9 @@
 """Exact SSA: Gillespie's direct method (1977) with a reaction dependency graph.
 
-Compiled per model (see ``kernels.py``): ``fire(j, x, p, u, a)`` from the model's generated code
-applies reaction ``j`` to the state, recomputes exactly the propensities that read a species it
-changed (the dependency graph, resolved at code generation) and returns the change of their sum,
-or NaN when a propensity turned negative/NaN or a count went below zero.
+Compiled once for every model (see ``model_abi.py``): ``fire(m, j, x, p, u, a)`` calls the model's
+generated code, which applies reaction ``j`` to the state, recomputes exactly the propensities that
+read a species it changed (the dependency graph, resolved at code generation) and returns the change
+of their sum, or NaN when a propensity turned negative/NaN or a count went below zero.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from .common import (BAD_PROPENSITY, COUNT_OVERFLOW, OK, RESUM_EVERY, copy_into,
                      events_begin, fire_events, input_interval, pass_breakpoint, record_state, total_propensity)
 from .interface import Method
 from .kernels import kernel
-from .model_code import N_EVENTS, N_REACTIONS, WATCH, fire
+from .model_abi import EVENTS, FIRE, PROPENSITIES, REACTIONS, WATCH, fire
 from .rng import exponential, uniform
 from .threads import run_cells
 
@@ -22,7 +22,8 @@ METHOD = Method(
     name="ssa",
     summary="exact stochastic simulation: Gillespie's direct method with a dependency graph",
     reference="Gillespie 1977, J Phys Chem 81:2340",
-    exact=True, stochastic=True, module=__name__, entry="ssa_block", needs=("event_arrays",))
+    exact=True, stochastic=True, module=__name__, entry="ssa_block", needs=("event_arrays",),
+    model_functions=(PROPENSITIES, FIRE))
 
 
 @kernel()
@@ -41,7 +42,7 @@ def reorder(search, fired):
 
 
 @kernel()
-def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, search, fired, u, ev, es):
+def ssa_cell(m, x, p, sched_t, sched_u, t_grid, rec, rng, out, a, search, fired, u, ev, es):
     """Simulate one cell from ``t_grid[0]``; fills ``out`` (T, R). Returns (status, detail, events).
 
     Input breakpoints and trigger times of events are handled exactly: at each one the pending waiting
@@ -58,10 +59,10 @@ def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, search, fired, u,
     t = t_grid[0]
     b, t_input = input_interval(sched_t, t)
     copy_into(u, sched_u[b])
-    status, detail, t_trigger = events_begin(x, p, u, t, ev, es)
+    status, detail, t_trigger = events_begin(m, x, p, u, t, ev, es)
     if status != OK:
         return status, detail, 0
-    a0, bad = total_propensity(x, p, u, a)
+    a0, bad = total_propensity(m, x, p, u, a)
     if bad >= 0:
         return BAD_PROPENSITY, bad, 0
     i = 0
@@ -76,11 +77,11 @@ def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, search, fired, u,
                     return COUNT_OVERFLOW, i, events
                 i += 1
             t = t_break
-            status, detail, t_input, t_trigger = pass_breakpoint(x, p, u, t, t_input, t_trigger, sched_t, sched_u,
-                                                                 ev, es)
+            status, detail, t_input, t_trigger = pass_breakpoint(m, x, p, u, t, t_input, t_trigger, sched_t,
+                                                                 sched_u, ev, es)
             if status != OK:
                 return status, detail, events
-            a0, bad = total_propensity(x, p, u, a)
+            a0, bad = total_propensity(m, x, p, u, a)
             if bad >= 0:
                 return BAD_PROPENSITY, bad, events
             continue
@@ -101,49 +102,49 @@ def ssa_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, search, fired, u,
                 break
             k += 1
         if k == n_r:  # round-off left the running total above the true sum: resum and redraw
-            a0, bad = total_propensity(x, p, u, a)
+            a0, bad = total_propensity(m, x, p, u, a)
             continue
         j = search[k]
         fired[j] += 1
-        delta = fire(j, x, p, u, a)
+        delta = fire(m, j, x, p, u, a)
         if delta != delta:
-            status, detail = diagnose(x, p, u, a)
+            status, detail = diagnose(m, x, p, u, a)
             return status, detail, events
         a0 += delta
         events += 1
-        if N_EVENTS > 0 and WATCH[j]:
-            status, detail, n_fired = fire_events(x, p, u, t, ev, es)
+        if m[WATCH + j]:
+            status, detail, n_fired = fire_events(m, x, p, u, t, ev, es)
             if status != OK:
                 return status, detail, events
             if n_fired > 0:
-                a0, bad = total_propensity(x, p, u, a)
+                a0, bad = total_propensity(m, x, p, u, a)
                 if bad >= 0:
                     return BAD_PROPENSITY, bad, events
         if events % RESUM_EVERY == 0:
-            a0, bad = total_propensity(x, p, u, a)
+            a0, bad = total_propensity(m, x, p, u, a)
             reorder(search, fired)
 
 
 @kernel()
-def ssa_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, ev):
+def ssa_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, m, ev):
     """Cells ``first .. last-1`` one after another; every cell reads and writes only its own rows."""
-    a = np.empty(N_REACTIONS)
-    search = np.empty(N_REACTIONS, dtype=np.int64)
-    fired = np.empty(N_REACTIONS, dtype=np.int64)
+    a = np.empty(m[REACTIONS])
+    search = np.empty(m[REACTIONS], dtype=np.int64)
+    fired = np.empty(m[REACTIONS], dtype=np.int64)
     u = np.empty(sched_u.shape[1])
-    es = event_scratch(ev[0])
+    es = event_scratch(m, ev[0])
     for c in range(first, last):
         x = x0[c].copy()
-        for j in range(N_REACTIONS):
+        for j in range(m[REACTIONS]):
             search[j] = j
             fired[j] = 0
-        status[c], detail[c], work[c, 0] = ssa_cell(x, p[c], sched_t, sched_u, t_grid, rec, rng[c], out[c], a,
+        status[c], detail[c], work[c, 0] = ssa_cell(m, x, p[c], sched_t, sched_u, t_grid, rec, rng[c], out[c], a,
                                                     search, fired, u, ev, es)
 
 
-def ssa_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, ev_ptr, ev_kind, ev_index,
-              ev_flags):
+def ssa_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, m, ev_ptr, ev_kind,
+              ev_index, ev_flags):
     """Simulate a block of cells on the threads numba is set to use (a serial kernel per thread:
     see ``threads.py``, which also says why not ``prange``)."""
-    run_cells(ssa_cells, x0.shape[0], x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work,
+    run_cells(ssa_cells, x0.shape[0], x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, m,
               (ev_ptr, ev_kind, ev_index, ev_flags))

@@ -25,8 +25,8 @@ method (2004, Biophys J 86:1357) and Harris & Clancy's partitioned leaping (2006
 The ``degrade_*`` options switch parts of this off for the power checks of the accuracy tests.
 Events: trigger times are breakpoints the steps land on; after a leap that turned a trigger true the
 leap is rejected and the cell goes on by exact SSA steps, testing triggers after every firing, so no
-leap jumps over a trigger. The kernels are compiled per model (see ``kernels.py``) and use the same
-generated ``propensities``/``fire`` code as the SSA; every draw comes from the cell's own stream.
+leap jumps over a trigger. The kernels are compiled once for every model and call the same generated
+``propensities``/``fire`` code as the SSA (``model_abi.py``); every draw comes from the cell's own stream.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from .common import (BAD_PROPENSITY, COUNT_OVERFLOW, OK, RESUM_EVERY, copy_into,
                      total_propensity)
 from .interface import Method, Option
 from .kernels import kernel
-from .model_code import N_EVENTS, N_REACTIONS, WATCH, fire, propensities
+from .model_abi import EVENTS, FIRE, PROPENSITIES, REACTIONS, WATCH, fire, propensities
 from .rng import exponential, poisson, uniform
 from .threads import run_cells
 
@@ -49,7 +49,7 @@ METHOD = Method(
     exact=False, stochastic=True, module=__name__, entry="tau_block",
     work=("exact_events", "leaped_firings", "ssa_events", "leaps", "rejected_leaps"),
     firings=("exact_events", "leaped_firings", "ssa_events"),
-    needs=("leap_arrays", "event_arrays"),
+    needs=("leap_arrays", "event_arrays"), model_functions=(PROPENSITIES, FIRE),
     options=(
         Option("epsilon", 0.03, "error control: largest expected relative change of a propensity in one leap",
                low=0.0, high=1.0, open_low=True, open_high=True),
@@ -138,7 +138,7 @@ def fd_layout(rd_ptr, rd_idx, rd_fd, col_ptr, col_idx, n_s):
 
 
 @kernel()
-def elasticities(x, p, u, a, rd_idx, rd_n, rd_fd, rd_j, fd_ptr, fd_k, col_ptr, col_idx, eps, el, a_fd, dx):
+def elasticities(m, x, p, u, a, rd_idx, rd_n, rd_fd, rd_j, fd_ptr, fd_k, col_ptr, col_idx, eps, el, a_fd, dx):
     """el[k] = |d ln a_j / d ln x_i| for every read k (reaction j reads species i), in place of Cao's
     g_i: exact for mass-action factors (the sum of x / (x - m) over the factors x - m), a one-sided
     finite difference over a relative change of about epsilon for a species read through an expression
@@ -151,15 +151,15 @@ def elasticities(x, p, u, a, rd_idx, rd_n, rd_fd, rd_j, fd_ptr, fd_k, col_ptr, c
                 e = 1.0
             else:
                 xi = float(x[rd_idx[k]])
-                for m in range(n):
-                    e += xi / (xi - m)
+                for r in range(n):
+                    e += xi / (xi - r)
         el[k] = e
     for c in range(col_ptr.shape[0] - 1):
         for q in range(col_ptr[c], col_ptr[c + 1]):
             i = col_idx[q]
             dx[i] = max(1, int(eps * x[i]))
             x[i] += dx[i]
-        propensities(x, p, u, a_fd)
+        propensities(m, x, p, u, a_fd)
         for q in range(col_ptr[c], col_ptr[c + 1]):
             x[col_idx[q]] -= dx[col_idx[q]]
         for q in range(fd_ptr[c], fd_ptr[c + 1]):
@@ -286,7 +286,7 @@ def step_size(x, a, leap, ch_ptr, ch_idx, ch_val, rd_ptr, rd_idx, rd_ch, el, opt
 
 
 @kernel()
-def exact_until(x, p, u, a, leap, t, t_end, max_events, rng, ex_idx, n_ex, dep_ptr, dep_idx, held, t_last, lam):
+def exact_until(m, x, p, u, a, leap, t, t_end, max_events, rng, ex_idx, n_ex, dep_ptr, dep_idx, held, t_last, lam):
     """SSA from t over the reactions ex_idx[:n_ex] (the exact ones, or all) until ``t_end`` or
     ``max_events`` events. Every leaped reaction's propensity is integrated along the exact path (``lam``,
     from ``held``/``t_last``), so the leaped firings carry the fluctuations of the species the exact
@@ -312,7 +312,7 @@ def exact_until(x, p, u, a, leap, t, t_end, max_events, rng, ex_idx, n_ex, dep_p
             if acc >= target:
                 break
         t = t_next
-        delta = fire(chosen, x, p, u, a)
+        delta = fire(m, chosen, x, p, u, a)
         if delta != delta:
             return t, events, True
         events += 1
@@ -333,7 +333,7 @@ def exact_until(x, p, u, a, leap, t, t_end, max_events, rng, ex_idx, n_ex, dep_p
 
 
 @kernel()
-def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_idx, ch_val, re_ptr, re_idx,
+def tau_cell(m, x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_idx, ch_val, re_ptr, re_idx,
              re_val, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch, rd_j, fd_ptr, fd_k, dep_ptr, dep_idx, col_ptr, col_idx, leap,
              x_save, firings, mu, sig, g, lread, rate, inv, frz, sd_rel, mu_rel, el, a_fd, dx, held, a_start, t_last,
              lam, ex_idx, stats, u, ev, es):
@@ -342,7 +342,7 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
     t = t_grid[0]
     b, t_input = input_interval(sched_t, t)
     copy_into(u, sched_u[b])
-    status, detail, t_trigger = events_begin(x, p, u, t, ev, es)
+    status, detail, t_trigger = events_begin(m, x, p, u, t, ev, es)
     if status != OK:
         return status, detail
     i = 0
@@ -353,14 +353,14 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
     # a trigger can turn only when a firing changes a species it reads (WATCH, as in ssa): without such
     # triggers the trigger times, which bound every step, are all the events need
     watching = False
-    for j in range(N_REACTIONS):
-        watching = watching or (N_EVENTS > 0 and WATCH[j])
+    for j in range(m[REACTIONS]):
+        watching = watching or m[WATCH + j] != 0
     while True:
         if t >= t_input:
             b, t_input = input_interval(sched_t, t)
             copy_into(u, sched_u[b])
-        if N_EVENTS > 0 and t >= t_trigger:  # before recording: the state at an event time is the post-event one
-            status, detail, _ = fire_events(x, p, u, np.nextafter(t, np.inf), ev, es)
+        if m[EVENTS] > 0 and t >= t_trigger:  # before recording: the state at an event time is the post-event one
+            status, detail, _ = fire_events(m, x, p, u, np.nextafter(t, np.inf), ev, es)
             if status != OK:
                 return status, detail
             t_trigger = next_trigger_time(es[0], t)
@@ -371,7 +371,7 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
         if i >= n_t:
             return OK, -1
         t_target = min(t_grid[i], t_input, t_trigger)
-        a0, bad = total_propensity(x, p, u, a)
+        a0, bad = total_propensity(m, x, p, u, a)
         if bad >= 0:
             return BAD_PROPENSITY, bad
         if a0 <= 0.0:
@@ -381,7 +381,7 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
         tau = np.inf
         a_leap = 0.0
         if n_leap > 0:
-            elasticities(x, p, u, a, rd_idx, rd_n, rd_fd, rd_j, fd_ptr, fd_k, col_ptr, col_idx, opts[EPSILON], el,
+            elasticities(m, x, p, u, a, rd_idx, rd_n, rd_fd, rd_j, fd_ptr, fd_k, col_ptr, col_idx, opts[EPSILON], el,
                          a_fd, dx)
             tau = step_size(x, a, leap, ch_ptr, ch_idx, ch_val, rd_ptr, rd_idx, rd_ch, el, opts, mu, sig, g, lread,
                              rate, inv, frz, sd_rel, mu_rel)
@@ -399,20 +399,20 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
                 ex_idx[j] = j
             steps = int(opts[SSA_STEPS])
             for _ in range(steps if watching else 1):  # state triggers: one firing at a time, triggers after each
-                t, n, failed = exact_until(x, p, u, a, leap, t, t_target, 1 if watching else steps, rng,
+                t, n, failed = exact_until(m, x, p, u, a, leap, t, t_target, 1 if watching else steps, rng,
                                            ex_idx, a.shape[0], dep_ptr, dep_idx, held, t_last, lam)
                 stats[SSA_EVENTS] += n
                 if failed:
-                    status, detail = diagnose(x, p, u, a)
+                    status, detail = diagnose(m, x, p, u, a)
                     return status, detail
                 if watching:
                     if n == 0:
                         break
-                    status, detail, fired = fire_events(x, p, u, t, ev, es)
+                    status, detail, fired = fire_events(m, x, p, u, t, ev, es)
                     if status != OK:
                         return status, detail
                     if fired > 0:
-                        total_propensity(x, p, u, a)
+                        total_propensity(m, x, p, u, a)
             continue
         landing = tau >= t_target - t
         if landing:
@@ -431,10 +431,10 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
                     a_start[j] = a[j]
                     t_last[j] = t
                     lam[j] = 0.0
-            t_reached, n, failed = exact_until(x, p, u, a, leap, t, t_end, many, rng, ex_idx, n_ex, dep_ptr,
+            t_reached, n, failed = exact_until(m, x, p, u, a, leap, t, t_end, many, rng, ex_idx, n_ex, dep_ptr,
                                                dep_idx, held, t_last, lam)
             if failed:
-                status, detail = diagnose(x, p, u, a)
+                status, detail = diagnose(m, x, p, u, a)
                 return status, detail
             negative = False
             for j in range(a.shape[0]):
@@ -448,10 +448,10 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
             for s in range(x.shape[0]):
                 if x[s] < 0:
                     negative = True
-            if not negative and watching and events_pending(x, p, u, t_end, es):
+            if not negative and watching and events_pending(m, x, p, u, t_end, es):
                 # the leap turned a trigger true: redo it by exact steps, which find the firing's instant
                 copy_into(x, x_save)
-                total_propensity(x, p, u, a)
+                total_propensity(m, x, p, u, a)
                 stats[REJECTED] += 1
                 exact_next = True
                 break
@@ -465,16 +465,16 @@ def tau_cell(x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, ch_
             # reject: restore the step's start, halve tau and try again
             stats[REJECTED] += 1
             copy_into(x, x_save)
-            total_propensity(x, p, u, a)
+            total_propensity(m, x, p, u, a)
             tau *= 0.5
             landing = False
 
 
 @kernel()
-def tau_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, ch_ptr, ch_idx,
-              ch_val, re_ptr, re_idx, re_val, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch, dep_ptr, dep_idx, col_ptr, col_idx, ev):
+def tau_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, m, ch_ptr,
+              ch_idx, ch_val, re_ptr, re_idx, re_val, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch, dep_ptr, dep_idx, col_ptr, col_idx, ev):
     """Cells ``first .. last-1`` one after another; every cell reads and writes only its own rows."""
-    n_r = N_REACTIONS
+    n_r = m[REACTIONS]
     n_s = x0.shape[1]
     rd_j, fd_ptr, fd_k = fd_layout(rd_ptr, rd_idx, rd_fd, col_ptr, col_idx, n_s)
     for c in range(first, last):
@@ -500,20 +500,20 @@ def tau_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, statu
         t_last = np.zeros(n_r)
         lam = np.zeros(n_r)
         ex_idx = np.zeros(n_r, dtype=np.int64)
-        status[c], detail[c] = tau_cell(x, p[c], sched_t, sched_u, t_grid, rec, rng[c], out[c], a, opts, ch_ptr,
+        status[c], detail[c] = tau_cell(m, x, p[c], sched_t, sched_u, t_grid, rec, rng[c], out[c], a, opts, ch_ptr,
                                         ch_idx, ch_val, re_ptr, re_idx, re_val, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch,
                                         rd_j, fd_ptr, fd_k, dep_ptr, dep_idx, col_ptr, col_idx, leap, x_save, firings,
                                         mu, sig, g, lread, rate, inv, frz, sd_rel, mu_rel, el, a_fd, dx, held,
                                         a_start, t_last, lam, ex_idx, work[c],
-                                        np.empty(sched_u.shape[1]), ev, event_scratch(ev[0]))
+                                        np.empty(sched_u.shape[1]), ev, event_scratch(m, ev[0]))
 
 
-def tau_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, ch_ptr, ch_idx, ch_val,
+def tau_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, m, ch_ptr, ch_idx, ch_val,
               re_ptr, re_idx, re_val, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch, dep_ptr, dep_idx, col_ptr, col_idx, ev_ptr,
               ev_kind, ev_index, ev_flags):
     """Simulate a block of cells on the threads numba is set to use (a serial kernel per thread, as the SSA:
     numba's parallel compile of a ``prange`` block kernel cost about as much as the rest of tau's compile)."""
-    run_cells(tau_cells, x0.shape[0], x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts,
+    run_cells(tau_cells, x0.shape[0], x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, m,
               ch_ptr, ch_idx, ch_val, re_ptr, re_idx, re_val, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch, dep_ptr, dep_idx,
               col_ptr, col_idx, (ev_ptr, ev_kind, ev_index, ev_flags))
 
