@@ -393,11 +393,22 @@ def _function(tree: ast.Module, name: str) -> ast.FunctionDef:
 
 
 def _branch(tree: ast.Module, j: int) -> list[ast.stmt]:
-    """The statements ``fire`` runs for reaction j: follow every ``if`` that tests j alone."""
-    stmts = _function(tree, "fire").body
+    """The statements ``fire`` runs for reaction j's state change: follow every ``if`` that tests j alone."""
+    return _follow(_function(tree, "fire").body, "j", j)
+
+
+def _update(tree: ast.Module, j: int) -> list[ast.stmt]:
+    """The statements ``fire`` runs after reaction j's state change (recomputing propensities): follow every
+    ``if`` that tests the group ``g`` that j's branch sets."""
+    g = next(s.value.value for s in _branch(tree, j)
+             if isinstance(s, ast.Assign) and getattr(s.targets[0], "id", "") == "g")
+    return _follow(_function(tree, "fire").body[1:], "g", g)
+
+
+def _follow(stmts: list[ast.stmt], name: str, value: int) -> list[ast.stmt]:
     while stmts and isinstance(stmts[0], ast.If) and \
-            {n.id for n in ast.walk(stmts[0].test) if isinstance(n, ast.Name)} == {"j"}:
-        taken = eval(compile(ast.Expression(stmts[0].test), "<test>", "eval"), {"j": j})
+            {n.id for n in ast.walk(stmts[0].test) if isinstance(n, ast.Name)} == {name}:
+        taken = eval(compile(ast.Expression(stmts[0].test), "<test>", "eval"), {name: value})
         stmts = stmts[0].body if taken else stmts[0].orelse
     return stmts
 
@@ -467,7 +478,7 @@ def missing_edge(fired: str, dependant: str):
         j, k = model.reactions.index(fired), model.reactions.index(dependant)
 
         def mutate(tree):
-            body = _branch(tree, j)
+            body = _update(tree, j)
             hit = [s for s in body if isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Subscript)
                    and getattr(s.targets[0].value, "id", "") == "a" and getattr(s.targets[0].slice, "value", None) == k]
             body[:] = [s for s in body if s not in hit[:1]]

@@ -618,12 +618,9 @@ def _generate(stochastic, deterministic, derived, n_params, change, depends, gua
     out += ["", "", "def fire(j, x, p, u, a):"]
 
     branch = _Branch(stochastic, change, depends, guarded)
-    # a flat chain of j == k tests, which LLVM turns into one jump table (a balanced tree of j < k
-    # tests costs several unpredictable branches per event)
-    for j in range(n_reactions):
-        out.append(f"    {'if' if j == 0 else 'elif'} j == {j}:")
-        out += branch(j, "        ")
-    out += ["    else:", "        delta = NAN", "    return delta"]
+    # flat chains of j == k tests, which LLVM turns into jump tables (a balanced tree of j < k tests
+    # costs several unpredictable branches per event)
+    out += branch.fire() if n_reactions else ["    return NAN"]
     if order is not None:
         search = _search(order, branch, "        ", stops)  # made once (10^4 reactions: megabytes of text)
         out += ["", "", f"SEARCH_ORDER = {tuple(order)!r}", "", "",
@@ -861,16 +858,26 @@ class _Branch:
         self.stochastic, self.change, self.depends, self.guarded = stochastic, change, depends, guarded
 
     def __call__(self, j: int, indent: str) -> list[str]:
-        lines, ok, negative = [], [], []
+        lines, negative = self.state_change(j, indent)
+        if negative:  # before the propensities: a math function may be undefined at a negative count
+            lines += [f"{indent}if {negative}:", f"{indent}    delta = NAN", f"{indent}else:"]
+            indent += "    "
+        return lines + self.update(self.depends[j], indent)
+
+    def state_change(self, j: int, indent: str) -> tuple[list[str], str]:
+        """Reaction j's state change, and the test that a count it decrements went below zero ('' if
+        none can: only a reaction with a full propensity can fire at a count of zero)."""
+        lines, negative = [], []
         for s in np.flatnonzero(self.change[j]):
             d = int(self.change[j, s])
             lines.append(f"{indent}x[{s}] {'+' if d > 0 else '-'}= {abs(d)}")
             if d < 0 and s in self.guarded:
                 negative.append(f"(x[{s}] < 0)")
-        if negative:  # before the propensities: a math function may be undefined at a negative count
-            lines += [f"{indent}if {' | '.join(negative)}:", f"{indent}    delta = NAN", f"{indent}else:"]
-            indent += "    "
-        deps = self.depends[j]
+        return lines, " | ".join(negative)
+
+    def update(self, deps: list[int], indent: str) -> list[str]:
+        """Recompute the propensities ``deps``; ``delta``: the change of their sum, or NaN if one is invalid."""
+        lines, ok = [], []
         if deps:
             lines.append(f"{indent}d = " + " + ".join(f"a[{k}]" for k in deps))
         for k in deps:
@@ -882,6 +889,26 @@ class _Branch:
             return lines + [f"{indent}delta = {delta}"]
         return lines + [f"{indent}if {' & '.join(ok)}:", f"{indent}    delta = {delta}", f"{indent}else:",
                         f"{indent}    delta = NAN"]
+
+    def fire(self) -> list[str]:
+        """The body of ``fire``: a chain of j == k tests applying the state change, then one of the distinct
+        sets of propensities to recompute (reactions that change the same species share theirs, as a
+        reversible reaction's two directions do), which is less code for numba to compile than a
+        recomputation per reaction; LLVM threads the second jump to the first's branch."""
+        groups: dict[tuple[int, ...], int] = {}
+        out = []
+        for j in range(self.change.shape[0]):
+            g = groups.setdefault(tuple(self.depends[j]), len(groups))
+            lines, negative = self.state_change(j, "        ")
+            out += [f"    {'if' if j == 0 else 'elif'} j == {j}:"] + lines
+            out += [f"        if {negative}:", "            return NAN"] if negative else []
+            out.append(f"        g = {g}")
+        out += ["    else:", "        return NAN"]
+        for deps, g in groups.items():
+            if len(groups) > 1:
+                out.append(f"    if g == {g}:" if g == 0 else f"    elif g == {g}:" if g < len(groups) - 1 else "    else:")
+            out += self.update(list(deps), "        " if len(groups) > 1 else "    ")
+        return out + ["    return delta"]
 
 
 #: the pilot that orders the direct method's channel search: this many events, counted after as many
