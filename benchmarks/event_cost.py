@@ -27,46 +27,50 @@ SETTINGS = {
 
 def main(key: str = "insulin", events: int = 2_000_000) -> dict:
     import stochins
+    from stochins.engine import model_abi as abi
     from stochins.engine.rng import exponential, seed_streams, uniform
 
     name, inputs, params, t_warm = SETTINGS[key]
     model = stochins.load_model(name)
     mod = model.module
-    search_fire, direct_events, propensities = mod.search_fire, mod.direct_events, mod.propensities
+    search_fire = mod.search_fire
+    table = model.function_table((abi.PROPENSITIES, abi.DIRECT_EVENTS))  # as the kernels call them
 
     @njit
-    def total(x, p, u, a):
-        propensities(x, p, u, a)
+    def total(m, x, p, u, a):
+        abi.propensities(m, x, p, u, a)
         a0 = 0.0
         for j in range(a.shape[0]):
             a0 += a[j]
         return a0
 
     @njit
-    def draws(n, x, p, u, a, rng):
+    def draws(m, n, x, p, u, a, rng):
         t = 0.0
         for _ in range(n):
             t += exponential(rng) / 2.0 + uniform(rng)
         return t
 
     @njit
-    def called(n, x, p, u, a, rng):
-        a0 = total(x, p, u, a)
+    def called(m, n, x, p, u, a, rng):
+        a0 = total(m, x, p, u, a)
         t = 0.0
         for e in range(n):
             t += exponential(rng) / a0
             delta = search_fire(uniform(rng) * a0, x, p, u, a)
-            a0 = total(x, p, u, a) if delta == np.inf or (e + 1) % 2048 == 0 else a0 + delta
+            a0 = total(m, x, p, u, a) if delta == np.inf or (e + 1) % 2048 == 0 else a0 + delta
         return t
 
     @njit
-    def fused(n, x, p, u, a, rng):
-        a0 = total(x, p, u, a)
-        t, t_next, events = 0.0, 0.0, np.int64(0)
+    def fused(m, n, x, p, u, a, rng):
+        a0 = total(m, x, p, u, a)
+        t, t_next, events = 0.0, 0.0, 0
+        out = np.empty(4)
         while events < n:
-            t, t_next, a0, events, code = direct_events(t_next, np.inf, np.inf, a0, events, x, p, u, a, rng)
+            events = abi.direct_events(m, t_next, np.inf, np.inf, a0, events, x, p, u, a, rng, out)
+            t, t_next, a0, code = out[0], out[1], out[2], out[3]
             if code == np.inf:
-                a0 = total(x, p, u, a)
+                a0 = total(m, x, p, u, a)
                 t_next = t + exponential(rng) / a0
         return t
 
@@ -81,13 +85,13 @@ def main(key: str = "insulin", events: int = 2_000_000) -> dict:
     loops = {"two draws (exponential + uniform)": draws, "search_fire called per event": called,
              "direct_events (generated loop)": fused}
     for fn in loops.values():  # compile
-        fn(10, x0.copy(), p, u, a, seed_streams(1, 0, 0, 1)[0])
+        fn(table, 10, x0.copy(), p, u, a, seed_streams(1, 0, 0, 1)[0])
     ns: dict[str, list[float]] = {k: [] for k in loops}
     for rep in range(5):
         for label, fn in loops.items():
             x, rng = x0.copy(), seed_streams(1, 0, rep, 1)[0]
             c0 = time.process_time()
-            fn(events, x, p, u, a, rng)
+            fn(table, events, x, p, u, a, rng)
             ns[label].append((time.process_time() - c0) / events * 1e9)
     out = {label: min(v) for label, v in ns.items()}
     print(f"{key}: {events} events per loop, load average {os.getloadavg()[0]:.1f}")

@@ -171,6 +171,23 @@ def _abi_fire(m, j, x, p, u, a):
     return abi.fire(m, j, x, p, u, a)
 
 
+@njit
+def _abi_direct_events(m, t_next, t_rec, t_break, a0, events, x, p, u, a, rng, out):
+    return abi.direct_events(m, t_next, t_rec, t_break, a0, events, x, p, u, a, rng, out)
+
+
+def direct_events(model: CompiledModel):
+    """The compiled ``direct_events`` as the direct method calls it (through the model's function table),
+    returning (time, next time, running total, events, code)."""
+    m = model.function_table((abi.DIRECT_EVENTS,))
+
+    def call(t_next, t_rec, t_break, a0, events, x, p, u, a, rng):
+        out = np.full(4, -7.0)
+        events = _abi_direct_events(m, t_next, t_rec, t_break, a0, events, x, p, u, a, rng, out)
+        return out[0], out[1], out[2], events, out[3]
+    return call
+
+
 def jitted(model: CompiledModel) -> SimpleNamespace:
     """The compiled functions as the kernels call them: ``propensities`` and ``fire`` as C callbacks through
     the model's function table (engine/model_abi.py), the others as numba compiles them for their callers."""
@@ -323,6 +340,7 @@ def test_direct_events_is_search_fire_in_a_loop(name):
 
     model = compiled(name)
     mod = model.module
+    loop = direct_events(model)
     cases = random_cases(model, seed=4242 + MODELS.index(name))
     p = cases.p.copy()
     mod.derive(p)
@@ -339,7 +357,7 @@ def test_direct_events_is_search_fire_in_a_loop(name):
             ref_rng, xr, ar = rng.copy(), x.copy(), a.copy()
             delta = mod.search_fire(draw(ref_rng, "uniform", 1)[0] * a0, xr, p[c], u, ar)
             xf, af = x.copy(), a.copy()
-            t, t_next, a0f, events, code = mod.direct_events(1.5, 1.5, np.inf, a0, np.int64(7), xf, p[c], u, af, rng)
+            t, t_next, a0f, events, code = loop(1.5, 1.5, np.inf, a0, 7, xf, p[c], u, af, rng)
             what = f"{name} cell {c} state {i}"
             if math.isnan(delta) or delta == math.inf:
                 if not (code == delta or math.isnan(code) and math.isnan(delta)) or events != 7 or t != 1.5:
@@ -362,8 +380,7 @@ def test_direct_events_is_search_fire_in_a_loop(name):
     mod.propensities(x, p[0], cases.u[0], a)
     rng = seed_streams(6, 0, 0, 1)[0]
     ref_rng, xr, ar, a0r, tr = rng.copy(), x.copy(), a.copy(), float(a.sum()), 0.0
-    t, t_next, a0, events, code = mod.direct_events(0.0, np.inf, np.inf, float(a.sum()), np.int64(0), x, p[0],
-                                                    cases.u[0], a, rng)
+    t, t_next, a0, events, code = loop(0.0, np.inf, np.inf, float(a.sum()), 0, x, p[0], cases.u[0], a, rng)
     for e in range(2048):
         delta = mod.search_fire(draw(ref_rng, "uniform", 1)[0] * a0r, xr, p[0], cases.u[0], ar)
         assert math.isfinite(delta), f"{name}: the reference run stopped at event {e} ({delta!r})"

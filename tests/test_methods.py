@@ -84,15 +84,15 @@ def test_instances_import_every_name_and_nothing_relative(model_from_text):
         assert (f"from {model.source_path.stem} import " in text) != shared
         module = model.kernels(m.module)
         assert getattr(module, kernels.INSTANCE_MARK) == (kernels.SHARED if shared else model.code_hash)
-    assert not kernels.per_model("stochins.engine.ssa") and not kernels.per_model("stochins.engine.common")
-    assert kernels.per_model("stochins.engine.direct") and kernels.instanced("stochins.engine.ssa")
+    assert not any(kernels.per_model(f"stochins.engine.{n}") for n in ("ssa", "direct", "tau", "common"))
+    assert kernels.per_model("stochins.engine.lockstep") and kernels.instanced("stochins.engine.ssa")
     assert not kernels.instanced("stochins.engine.rng") and not kernels.instanced("stochins.engine.interface")
     with pytest.raises(ImportError, match="may not import .model_code"):
-        kernels.instantiate("stochins.engine.direct", kernels.SHARED, None)
+        kernels.instantiate("stochins.engine.lockstep", kernels.SHARED, None)
     # an instance's name changes with the model and with the engine text it reaches; a shared one with neither model
     other = model_from_text(BIRTH_DEATH.replace('"X -> 0"', '"2 X -> X"'))
-    assert kernels.instance_name("stochins.engine.direct", model.code_hash) != \
-        kernels.instance_name("stochins.engine.direct", other.code_hash)
+    assert kernels.instance_name("stochins.engine.lockstep", model.code_hash) != \
+        kernels.instance_name("stochins.engine.lockstep", other.code_hash)
     assert other.kernels("stochins.engine.ssa") is model.kernels("stochins.engine.ssa")
 
 

@@ -60,7 +60,9 @@ def test_compile_notice_only_when_numba_has_no_cache(tmp_path, monkeypatch):
     lines: list[str] = []
     with compile_notices(lines.append):
         stochins.simulate(stochins.load_model(path), cells=2, t_end=1.0, samples=2, seed=1, method="direct")
-    assert len(lines) == 1 and lines[0].startswith("compiling tiny_start for direct (first run of this model"), lines
+    # an empty cache: the method's kernels (compiled once for every model), then the model's code for it
+    assert lines == ["compiling the direct engine (once for every model; numba caches it)…",
+                     "compiling tiny_start for direct (first run of this model; numba caches it for later runs)…"]
     lines.clear()
     with compile_notices(lines.append):  # a new model object of the same model: numba's cache holds it now
         stochins.simulate(stochins.load_model(path), cells=2, t_end=1.0, samples=2, seed=1, method="direct")
@@ -178,36 +180,34 @@ reactions:
 """
 
 
-def test_model_functions_are_compiled_once_before_the_kernels(model_from_text, tmp_path, monkeypatch):
-    # compile.MODEL_SIGNATURES must be the types the kernels call them with: otherwise numba compiles
-    # them a second time, inside the kernels' type inference (the slow way this avoids)
+def test_a_new_model_compiles_only_its_own_code(model_from_text, tmp_path, monkeypatch):
+    # the kernels of ssa, direct and tau are compiled once for every model (engine/model_abi.py): once another
+    # model has run them, a new model's runs compile its generated functions and nothing else
     from numba.core import event
 
-    from stochins.compile import MODEL_SIGNATURES
-
     monkeypatch.setenv("STOCHINS_CACHE_DIR", str(tmp_path / "cache"))
-    compiled: list[tuple[str, int]] = []
-    depth = [0]
+    compiled: list[str] = []
 
     class Listener(event.Listener):
         def on_start(self, ev):
-            compiled.append((ev.data["dispatcher"].py_func.__qualname__, depth[0]))
-            depth[0] += 1
+            compiled.append(ev.data["dispatcher"].py_func.__module__)
 
         def on_end(self, ev):
-            depth[0] -= 1
+            pass
 
-    model = model_from_text(FRESH)
-    listener = Listener()
-    event.register("numba:compile", listener)
-    try:
-        for method in ("ssa", "direct", "tau"):
-            stochins.simulate(model, cells=2, t_end=2.0, samples=2, seed=1, method=method)
-    finally:
-        event.unregister("numba:compile", listener)
-    for name in MODEL_SIGNATURES:
-        depths = [d for f, d in compiled if f == name]
-        assert depths == [0], f"{name} compiled at nesting depths {depths}"
+    for text in (TINY, FRESH):
+        model = model_from_text(text)
+        compiled.clear()
+        listener = Listener()
+        event.register("numba:compile", listener)
+        try:
+            for method in ("ssa", "direct", "tau"):
+                stochins.simulate(model, cells=2, t_end=2.0, samples=2, seed=1, method=method)
+        finally:
+            event.unregister("numba:compile", listener)
+        assert len(model._functions) == 3  # propensities, fire, direct_events: C callbacks, compiled or loaded
+    # the second model: its derive (and numba's implementations of what its code calls), no engine kernel
+    assert {m for m in compiled if not m.startswith("numba.")} == {model.source_path.stem}, compiled
 
 
 def test_auto_reads_which_methods_execute_events_from_their_flags(model_from_text, monkeypatch):

@@ -35,7 +35,7 @@ from ._version import __version__
 from .engine.common import RESUM_EVERY
 from .engine import model_abi as abi
 from .engine.kernels import (INSTANCE_MARK, SHARED, c_function, engine_source, instance_name, instanced, instantiate,
-                             model_functions, per_model, quick_load_module, relative_imports)
+                             per_model, quick_load_module, relative_imports)
 from .errors import ArgumentError, ModelError
 from .network import Network, Reaction, _did_you_mean
 
@@ -226,20 +226,8 @@ class CompiledModel:
             cached = "@kernel(" not in text or any(_numba_cache(path).glob(f"{name}.*.nbi"))
             if not _dependency and not cached:
                 self._notice_compile(module.rsplit('.', 1)[-1])
-            if not cached:
-                self._compile_model_functions(module)
             self._kernels[module] = _import_generated(path)
         return self._kernels[module]
-
-    def _compile_model_functions(self, module: str) -> None:
-        """Compile (or load) the large generated functions ``module``'s kernels call, each on its own before
-        the kernels: reached from inside the kernels' type inference during ``stochins.simulate`` or
-        ``stochins run``, numba 0.68 took four times as long over them (the insulin model's ``fire``: 26-33 s
-        of CPU time against 6-8 s on its own; cause not found). The types are those the kernels pass
-        (``MODEL_SIGNATURES``); other types would only compile again (tests/test_startup.py checks them)."""
-        for name in model_functions(module):
-            if name in MODEL_SIGNATURES:
-                getattr(self.module, name).compile(MODEL_SIGNATURES[name]())
 
     def _notice_compile(self, method: str) -> None:
         if method not in self._noticed:
@@ -294,17 +282,6 @@ def _notice(line: str) -> None:
     if _NOTICES:
         _NOTICES[-1](line)
 
-
-def _vector(dtype: str):
-    return numba.types.Array(getattr(numba.types, dtype), 1, "C")
-
-
-#: argument types of the generated functions that are costly to compile, as the engine kernels call them
-#: (engine/model_code.py): counts int64, parameters, inputs and propensities float64, all contiguous
-MODEL_SIGNATURES: dict[str, Callable[[], tuple]] = {
-    "direct_events": lambda: (*[numba.types.float64] * 4, numba.types.int64, _vector("int64"), _vector("float64"),
-                              _vector("float64"), _vector("float64"), _vector("uint64")),
-}
 
 _NOTICES: list[Callable[[str], None]] = []  # innermost compile_notices callback last
 
@@ -625,7 +602,7 @@ def _generate(stochastic, deterministic, derived, n_params, change, depends, gua
         search = _search(order, branch, "        ", stops)  # made once (10^4 reactions: megabytes of text)
         out += ["", "", f"SEARCH_ORDER = {tuple(order)!r}", "", "",
                 "@kernel()", "def search_fire(target, x, p, u, a):"] + [line[4:] for line in search] + [_ONE_EXIT]
-        out += ["", "", "@kernel()", "def direct_events(t_next, t_rec, t_break, a0, events, x, p, u, a, rng):",
+        out += ["", "", "def direct_events(t_next, t_rec, t_break, a0, events, x, p, u, a, rng, out):",
                 '    """The direct method\'s event loop with ``search_fire`` inline (a call per event costs a fifth',
                 '    of the event: arguments, spilled registers). See engine/model_code.py."""',
                 "    while True:",
@@ -634,18 +611,22 @@ def _generate(stochastic, deterministic, derived, n_params, change, depends, gua
         out += ["        target = uniform(rng) * a0"]
         out += search
         out += ["        if not delta < INF:  # round-off left the running total above the true sum, or NaN",
-                "            return t, t, a0, events, delta",
+                *_leave("t", "delta"),
                 "        a0 += delta",
                 "        events += 1"]
         out += ["        if stop:  # a state trigger may have turned: the kernel tests them",
-                "            return t, t, a0, events, -1.0"] if stops else []
-        out += [
-                f"        if events % {RESUM_EVERY} == 0:",
-                "            return t, t, a0, events, INF",
+                *_leave("t", "-1.0")] if stops else []
+        out += [f"        if events % {RESUM_EVERY} == 0:",
+                *_leave("t", "INF"),
                 "        t_next = t + exponential(rng) / a0 if a0 > 0.0 else INF",
                 "        if t_next > t_rec or t_next >= t_break:",
-                "            return t, t_next, a0, events, 0.0"]
+                *_leave("t_next", "0.0")]
     return "\n".join(out) + "\n"
+
+
+def _leave(t_next: str, code: str) -> list[str]:
+    """``direct_events``' exit: (time, next time, running total, code) into ``out``, the event count returned."""
+    return [f"            out[0], out[1], out[2], out[3] = t, {t_next}, a0, {code}", "            return events"]
 
 
 def _search(order: list[int], branch: "_Branch", indent: str, stops: list[int] = ()) -> list[str]:

@@ -5,8 +5,9 @@ piece of generated code (``search_fire``, see ``compile._search_order``): the ch
 an order fixed when the model's code is generated, by decreasing firing frequency in a short pilot
 of the model (any fixed order samples the same law), and the branch that finds the channel applies
 it in place, with no index array, no counts and no dispatch on the channel. The event loop itself is
-generated too (``direct_events``, the search inline), so an event makes no call; this module runs it
-between recording times and breakpoints (inputs, trigger times of events). One uniform and one
+generated too (``direct_events``, the search inline), so an event makes no call; this module, compiled
+once for every model, calls it through the model's table (``model_abi.py``) between recording times and
+breakpoints (inputs, trigger times of events). One uniform and one
 ziggurat exponential per event. Events run as in ``ssa``; in a model without events the generated loop
 is the same code as without them (it has no event branches).
 """
@@ -19,8 +20,7 @@ from .common import (BAD_PROPENSITY, COUNT_OVERFLOW, OK, RESUM_EVERY, copy_into,
                      events_begin, fire_events, input_interval, pass_breakpoint, record_state, total_propensity)
 from .interface import Method
 from .kernels import kernel
-from .model_abi import EVENTS, PROPENSITIES
-from .model_code import N_REACTIONS, direct_events
+from .model_abi import DIRECT_EVENTS, EVENTS, PROPENSITIES, REACTIONS, direct_events
 from .rng import exponential
 from .threads import run_cells
 
@@ -29,7 +29,7 @@ METHOD = Method(
     summary="exact stochastic simulation: direct method, search in a fixed frequency order fused with firing",
     reference="Gillespie 1977, J Phys Chem 81:2340; McCollum et al. 2006, Comput Biol Chem 30:39",
     exact=True, stochastic=True, module=__name__, entry="direct_block", needs=("event_arrays",),
-    model_functions=(PROPENSITIES,))
+    model_functions=(PROPENSITIES, DIRECT_EVENTS))
 
 
 @kernel()
@@ -39,7 +39,7 @@ def next_time(t, a0, rng):
 
 
 @kernel()
-def direct_cell(m, x, p, sched_t, sched_u, t_grid, rec, rng, out, a, u, ev, es):
+def direct_cell(m, x, p, sched_t, sched_u, t_grid, rec, rng, out, a, u, ev, es, loop):
     """Simulate one cell from ``t_grid[0]``; fills ``out`` (T, R). Returns (status, detail, events).
 
     Input breakpoints and trigger times of events are handled as in ``ssa.ssa_cell``: the pending
@@ -62,7 +62,7 @@ def direct_cell(m, x, p, sched_t, sched_u, t_grid, rec, rng, out, a, u, ev, es):
     if bad >= 0:
         return BAD_PROPENSITY, bad, 0
     i = 0
-    events = np.int64(0)  # not the literal 0: numba would compile direct_events for that type too
+    events = 0
     t_next = next_time(t, a0, rng)
     while True:
         if t_next >= t_break and t_break <= t_end:
@@ -87,8 +87,9 @@ def direct_cell(m, x, p, sched_t, sched_u, t_grid, rec, rng, out, a, u, ev, es):
             i += 1
         if i >= n_t:
             return OK, -1, events
-        t, t_next, a0, events, code = direct_events(t_next, t_grid[i], t_break if t_break <= t_end else np.inf,
-                                                    a0, events, x, p, u, a, rng)
+        events = direct_events(m, t_next, t_grid[i], t_break if t_break <= t_end else np.inf, a0, events, x, p, u,
+                               a, rng, loop)
+        t, t_next, a0, code = loop[0], loop[1], loop[2], loop[3]
         if code != code:
             status, detail = diagnose(m, x, p, u, a)
             return status, detail, events
@@ -109,13 +110,14 @@ def direct_cell(m, x, p, sched_t, sched_u, t_grid, rec, rng, out, a, u, ev, es):
 @kernel()
 def direct_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, m, ev):
     """Cells ``first .. last-1`` one after another (threads share a block in ``direct_block``)."""
-    a = np.empty(N_REACTIONS)
+    a = np.empty(m[REACTIONS])
     u = np.empty(sched_u.shape[1])
+    loop = np.empty(4)  # what direct_events leaves: time, next time, running total, code
     es = event_scratch(m, ev[0])
     for c in range(first, last):
         x = x0[c].copy()
         status[c], detail[c], work[c, 0] = direct_cell(m, x, p[c], sched_t, sched_u, t_grid, rec, rng[c], out[c], a,
-                                                       u, ev, es)
+                                                       u, ev, es, loop)
 
 
 def direct_block(x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, m, ev_ptr, ev_kind,

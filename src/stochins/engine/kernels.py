@@ -115,17 +115,6 @@ def relative_imports(module: str) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=None)
-def model_functions(module: str) -> tuple[str, ...]:
-    """Names that ``module`` and the engine modules it reaches import from ``.model_code``, sorted."""
-    names = set()
-    for name in _closure(module):
-        for node in ast.parse(engine_source(name)).body:
-            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module == "model_code":
-                names.update(alias.name for alias in node.names)
-    return tuple(sorted(names))
-
-
-@functools.lru_cache(maxsize=None)
 def per_model(module: str) -> bool:
     """True if the module's kernels call model code, directly or through another engine module."""
     deps = relative_imports(module)

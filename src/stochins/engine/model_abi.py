@@ -2,7 +2,7 @@
 
 A kernel that names a model's generated functions must be compiled for that model (``kernels.py``), and
 for the insulin model that costs seconds of numba's time per method over code that is the same for every
-model. The kernels of ``common``, ``ssa`` and ``tau`` are therefore compiled once per installation and
+model. The kernels of ``common``, ``ssa``, ``direct`` and ``tau`` are therefore compiled once per installation and
 reach the model through a table ``m`` (int64, ``CompiledModel.function_table``): the addresses of the
 model's functions, each compiled on its own as a C callback over raw pointers (``SIGNATURES``), then the
 model's sizes and the reactions that a trigger watches. The functions below call through it. The call
@@ -18,18 +18,20 @@ from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
 #: slots of the table: function addresses (0: not compiled, never called), then the model's sizes
-PROPENSITIES, FIRE, DERIVE_CELL, EVENT_TIMES = 0, 1, 2, 3
-TRIGGERS, EVENT_VALUES, EVENT_PRIORITY = 4, 5, 6      # with integer counts (the stochastic methods)
-TRIGGERS_REAL, EVENT_VALUES_REAL, EVENT_PRIORITY_REAL = 7, 8, 9  # with real-valued amounts (the ODE)
-REACTIONS, EVENTS, TRIGGER_TIMES, PARAMETERS = 10, 11, 12, 13
+PROPENSITIES, FIRE, DIRECT_EVENTS, DERIVE_CELL, EVENT_TIMES = 0, 1, 2, 3, 4
+TRIGGERS, EVENT_VALUES, EVENT_PRIORITY = 5, 6, 7      # with integer counts (the stochastic methods)
+TRIGGERS_REAL, EVENT_VALUES_REAL, EVENT_PRIORITY_REAL = 8, 9, 10  # with real-valued amounts (the ODE)
+REACTIONS, EVENTS, TRIGGER_TIMES, PARAMETERS = 11, 12, 13, 14
 #: m[WATCH + j] is 1 if reaction j's firing changes a species that a trigger reads (``compile._Events.watched``)
-WATCH = 14
+WATCH = 15
 
 _COUNTS, _REALS, _BOOLS = types.CPointer(types.int64), types.CPointer(types.float64), types.CPointer(types.uint8)
 #: slot -> (generated function, its C signature); ``x`` is the state: counts, or amounts for the *_REAL slots
 SIGNATURES = {
     PROPENSITIES: ("propensities", types.void(_COUNTS, _REALS, _REALS, _REALS)),
     FIRE: ("fire", types.float64(types.int64, _COUNTS, _REALS, _REALS, _REALS)),
+    DIRECT_EVENTS: ("direct_events", types.int64(*[types.float64] * 4, types.int64, _COUNTS, _REALS, _REALS, _REALS,
+                                                 types.CPointer(types.uint64), _REALS)),
     DERIVE_CELL: ("derive_cell", types.void(_REALS)),
     EVENT_TIMES: ("event_times", types.void(_REALS, _REALS)),
     TRIGGERS: ("triggers", types.void(_COUNTS, _REALS, _REALS, types.float64, _BOOLS)),
@@ -83,6 +85,12 @@ def propensities(typingctx, m, x, p, u, a):
 def fire(typingctx, m, j, x, p, u, a):
     """Apply reaction ``j`` and recompute its dependants' propensities; the change of their sum, or NaN."""
     return _call(FIRE, types.float64, (m, j, x, p, u, a))
+
+
+@intrinsic
+def direct_events(typingctx, m, t_next, t_rec, t_break, a0, events, x, p, u, a, rng, out):
+    """The direct method's generated event loop (see engine/model_code.py); the event count."""
+    return _call(DIRECT_EVENTS, types.int64, (m, t_next, t_rec, t_break, a0, events, x, p, u, a, rng, out))
 
 
 @intrinsic

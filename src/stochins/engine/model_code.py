@@ -1,11 +1,12 @@
 """The names a compiled model's generated module defines: the contract between compile.py and the kernels.
 
-Engine modules whose kernels are compiled per model (``direct``, ``lockstep``, ``ode``) import these
+Engine modules whose kernels are compiled per model (``lockstep``, ``ode``) import these
 names from here. ``compile.py`` instantiates such a module once per model with this import pointed at
 the model's generated code (see ``kernels.instantiate``), so a kernel names everything it uses and
 numba inlines the model's straight-line code into the kernel's loop. Kernels compiled once for every
-model call ``propensities``, ``fire`` and the event functions through ``model_abi.py`` instead (the
-generated code leaves those uncompiled: ``CompiledModel.function_table`` compiles them as C callbacks).
+model call ``propensities``, ``fire``, ``direct_events`` and the event functions through ``model_abi.py``
+instead (the generated code leaves those uncompiled: ``CompiledModel.function_table`` compiles them as
+C callbacks).
 The stubs below only document the signatures; calling them is an error.
 
 Arguments: ``x`` the state (int64 counts; float64 in ``rates``), ``p`` one cell's parameter vector
@@ -43,13 +44,13 @@ def search_fire(target, x, p, u, a):
     raise NotImplementedError("model code exists only in a compiled model's generated module")
 
 
-def direct_events(t_next, t_rec, t_break, a0, events, x, p, u, a, rng):
+def direct_events(t_next, t_rec, t_break, a0, events, x, p, u, a, rng, out):
     """The direct method's event loop: fire the event at ``t_next`` (``search_fire`` with a uniform
     target), draw the next event time, and go on while it falls at or before ``t_rec`` and before
-    ``t_break``. Returns (t, t_next, a0, events, code): the time of the last event, the next time
-    drawn, the running total and count, and code 0 (t_next is past a stop), inf (the total is due
-    to be summed again: redraw from t), -1 (the firing at t changed a species a trigger reads: test
-    the triggers, then draw from t) or NaN (as ``fire``: nothing more may be fired)."""
+    ``t_break``. Returns the event count (``events`` plus those fired) and leaves in ``out`` the time
+    of the last event, the next time drawn, the running total and a code: 0 (t_next is past a stop),
+    inf (the total is due to be summed again: redraw from t), -1 (the firing at t changed a species a
+    trigger reads: test the triggers, then draw from t) or NaN (as ``fire``: nothing more may be fired)."""
     raise NotImplementedError("model code exists only in a compiled model's generated module")
 
 
