@@ -23,6 +23,7 @@ import math
 import os
 import re
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -214,6 +215,10 @@ class CompiledModel:
             return quick_load_module(importlib.import_module(module))
         if not per_model(module):
             return shared_kernels(module)
+        with _LOADING:
+            return self._instance(module, _dependency)
+
+    def _instance(self, module: str, _dependency: bool) -> ModuleType:
         if module not in self._kernels:
             self.module  # instances import the model code and each other by name: load those first
             for dep in relative_imports(module):
@@ -243,15 +248,8 @@ class CompiledModel:
         if self.events:
             slots = tuple(slots) + tuple(abi.REAL_SLOTS.get(k, k) if real else k for k in abi.EVENT_SLOTS)
         table = np.zeros(abi.WATCH + len(self.reactions), dtype=np.int64)
-        missing = [k for k in slots if k not in self._functions]
-        if missing:
-            name, _ = abi.SIGNATURES[missing[0]]
-            cache = _numba_cache(self.source_path)
-            if not any(cache.glob(f"{self.source_path.stem}.{name}-*.nbi")):
-                self._notice_compile(method)
-        for k in missing:
-            name, sig = abi.SIGNATURES[k]
-            self._functions[k] = c_function(getattr(self.module, name), sig)
+        with _LOADING:
+            self._compile_functions(slots, method)
         for k in slots:
             table[k] = self._functions[k].address
         _, _, _, events = self._codegen
@@ -262,19 +260,31 @@ class CompiledModel:
         table[[abi.WATCH + j for j in events.watched(sidx, self.change)]] = 1
         return table
 
+    def _compile_functions(self, slots: tuple[int, ...], method: str) -> None:
+        missing = [k for k in slots if k not in self._functions]
+        if missing:
+            name, _ = abi.SIGNATURES[missing[0]]
+            cache = _numba_cache(self.source_path)
+            if not any(cache.glob(f"{self.source_path.stem}.{name}-*.nbi")):
+                self._notice_compile(method)
+        for k in missing:
+            name, sig = abi.SIGNATURES[k]
+            self._functions[k] = c_function(getattr(self.module, name), sig)
+
 
 def shared_kernels(module: str) -> ModuleType:
     """The copy of a shared engine module (``kernels.instanced`` and not ``per_model``) that every model uses."""
     name = instance_name(module, SHARED)
-    if name not in sys.modules:
-        path = _write_generated(instantiate(module, SHARED, None), name)
-        if not any(_numba_cache(path).glob(f"{name}.*.nbi")) and module.rsplit(".", 1)[-1] != "common":
-            _notice(f"compiling the {module.rsplit('.', 1)[-1]} engine (once for every model; numba caches it)…")
-        for dep in relative_imports(module):
-            if instanced(dep):
-                shared_kernels(dep)
-        _import_generated(path)
-    return sys.modules[name]
+    with _LOADING:
+        if name not in sys.modules:
+            path = _write_generated(instantiate(module, SHARED, None), name)
+            if not any(_numba_cache(path).glob(f"{name}.*.nbi")) and module.rsplit(".", 1)[-1] != "common":
+                _notice(f"compiling the {module.rsplit('.', 1)[-1]} engine (once for every model; numba caches it)…")
+            for dep in relative_imports(module):
+                if instanced(dep):
+                    shared_kernels(dep)
+            _import_generated(path)
+        return sys.modules[name]
 
 
 def _notice(line: str) -> None:
@@ -284,6 +294,9 @@ def _notice(line: str) -> None:
 
 
 _NOTICES: list[Callable[[str], None]] = []  # innermost compile_notices callback last
+#: held while generated modules are written, imported or compiled: threads of one process (a Dask worker's, a
+#: block abandoned by a signal and the next run's) must not import a module another is still executing
+_LOADING = threading.RLock()
 
 
 def _numba_cache(path: Path) -> Path:
