@@ -139,3 +139,31 @@ def test_losing_every_worker_is_one_line_and_resumable(work, monkeypatch, capsys
     monkeypatch.undo()
     stochins.run(work / "run.yaml", output=work / "all_lost.h5", resume=True, progress=False)
     assert_same(work / "local.h5", work / "all_lost.h5")
+
+
+def test_a_future_the_cluster_cancelled_is_one_line(monkeypatch):
+    """distributed's ``wait`` raises for a future cancelled because its workers were lost ("already
+    forgotten"): that is the cluster failing, reported as one line, not a traceback (seen once in CI when
+    every worker was killed)."""
+    import distributed
+    from distributed.client import CancelledFuturesGroup, FutureCancelledError, FuturesCancelledError
+
+    from stochins.executors.dask import DaskExecutor, ExecutorError
+
+    lost = FutureCancelledError("_simulate-1", reason="already forgotten")
+
+    def wait(*args, **kwargs):
+        raise FuturesCancelledError([CancelledFuturesGroup(errors=[lost], reason="already forgotten")])
+
+    class Future:
+        def done(self):
+            return True
+
+        def result(self):
+            raise lost
+
+    monkeypatch.setattr(distributed, "wait", wait)
+    executor = DaskExecutor.__new__(DaskExecutor)  # no cluster: _result only waits on the future
+    executor.lost_after = 3.0
+    with pytest.raises(ExecutorError, match="the Dask cluster failed .*--resume"):
+        executor._result(Future(), None)

@@ -7,6 +7,7 @@ checked the same way against naive.py in test_generated_code.py."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from numba import njit
 
 from stochins.compile import python_model
@@ -27,7 +28,7 @@ def disagreements(model, table: np.ndarray, real: bool, n: int = 200, seed: int 
     ns = python_model(model)
     rng = np.random.default_rng(seed)
     n_e, n_p = len(model.events), len(model.parameters)
-    n_t, width = int(table[abi.TRIGGER_TIMES]), 4
+    n_t, width = int(table[abi.TRIGGER_TIMES]), int(np.diff(model.event_arrays[0]).max())
     problems = []
     for _ in range(n):
         x = rng.integers(0, 30, len(model.species)).astype(np.int64)
@@ -67,3 +68,30 @@ def test_event_functions_through_the_table_equal_the_generated_code(model_from_t
                                    .replace("t >= 2 * t_on", "t >= 2.5 * t_on"))
     problems = disagreements(model, other.function_table(()), False)
     assert any(s.startswith("priority") for s in problems) and any(s.startswith("trigger times") for s in problems)
+
+
+@njit
+def _fire(m, x, p, u, a):
+    return abi.fire(m, 0, x, p, u, a)
+
+
+def test_a_slot_left_empty_raises_instead_of_crashing(model_from_text):
+    model = model_from_text(EVENTS)
+    x = model.initial_state(model.parameter_vector())
+    p, u, a = model.parameter_vector(), model.input_vector(), np.zeros(len(model.reactions))
+    with pytest.raises(RuntimeError, match="holds no fire"):
+        _fire(model.function_table((abi.PROPENSITIES,)), x, p, u, a)
+    before = x.copy()
+    _fire(model.function_table((abi.FIRE,)), x, p, u, a)  # the same call with the slot filled fires reaction 0
+    assert (x != before).any()
+
+
+def test_a_model_loaded_again_reuses_its_c_callbacks(model_from_text):
+    """numba never frees compiled code: a new or unpickled CompiledModel of the same model (every Dask map
+    scatters the plan again) must reuse the process's callbacks, not compile or load them once more."""
+    import pickle
+
+    model = model_from_text(EVENTS)
+    first = model.function_table((abi.PROPENSITIES, abi.FIRE))
+    again = pickle.loads(pickle.dumps(model)).function_table((abi.PROPENSITIES, abi.FIRE))
+    assert np.array_equal(first, again) and first[abi.FIRE] != 0

@@ -73,11 +73,15 @@ def test_compile_notice_only_when_numba_has_no_cache(tmp_path, monkeypatch):
 def test_auto_picks_the_ssa_without_compiling_tau(cache, tmp_path, monkeypatch):
     monkeypatch.setenv("STOCHINS_CACHE_DIR", str(cache))
     model = stochins.load_model(_tiny(tmp_path))
+    ran: list[str] = []
+    block = Plan.block
+    monkeypatch.setattr(Plan, "block", lambda self, *a, **k: ran.append(self.method) or block(self, *a, **k))
     lines: list[str] = []
     with compile_notices(lines.append):
         res = stochins.simulate(model, cells=3, t_end=1.0, samples=2, seed=1, method="auto")
     assert res.method == "ssa" and res.method_reason.startswith("ssa: few events per cell"), res.method_reason
     assert f"pilot of {AUTO_PILOT_CELLS} cells in plain Python" in res.method_reason
+    assert "tau" not in ran, ran  # no tau-leaping pilot block ran, so its kernels were never needed
     # the notices name the method used: its kernels (once for every model) and the model's code for it
     assert len(lines) <= 2 and all(" ssa " in line for line in lines), lines
 
@@ -198,6 +202,9 @@ def test_a_new_model_compiles_only_its_own_code(model_from_text, tmp_path, monke
     # model has run them, a new model's runs compile its generated functions and nothing else
     from numba.core import event
 
+    from stochins.compile import _C_FUNCTIONS as C_FUNCTIONS
+    from stochins.engine import model_abi as abi
+
     monkeypatch.setenv("STOCHINS_CACHE_DIR", str(tmp_path / "cache"))
     compiled: list[str] = []
 
@@ -218,7 +225,9 @@ def test_a_new_model_compiles_only_its_own_code(model_from_text, tmp_path, monke
                 stochins.simulate(model, cells=2, t_end=2.0, samples=2, seed=1, method=method)
         finally:
             event.unregister("numba:compile", listener)
-        assert len(model._functions) == 3  # propensities, fire, direct_events: C callbacks, compiled or loaded
+        made = {k: f for (stem, k), f in C_FUNCTIONS.items() if stem == model.source_path.stem}
+        assert set(made) == {abi.PROPENSITIES, abi.FIRE, abi.DIRECT_EVENTS}  # C callbacks, compiled in this test
+        assert all(f.cache_hits == 0 for f in made.values())
     # the second model: its derive (and numba's implementations of what its code calls), no engine kernel
     assert {m for m in compiled if not m.startswith("numba.")} == {model.source_path.stem}, compiled
 

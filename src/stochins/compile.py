@@ -71,13 +71,12 @@ class CompiledModel:
     _code: dict | None = field(default=None, repr=False)  # the generated module (see _generate_code), made lazily
     _module: ModuleType | None = field(default=None, repr=False)
     _kernels: dict = field(default_factory=dict, repr=False)
-    _functions: dict = field(default_factory=dict, repr=False)  # table slot -> the compiled C callback
     _noticed: set = field(default_factory=set, repr=False)  # methods whose compile a notice announced
 
     def __getstate__(self) -> dict:
         """Pickled for Dask workers without imported modules; a worker re-creates them from the
         source (on its own disk, under the same content hash) and loads numba's cache from there."""
-        return {**self.__dict__, "_module": None, "_kernels": {}, "_functions": {}, "_noticed": set()}
+        return {**self.__dict__, "_module": None, "_kernels": {}, "_noticed": set()}
 
     # ------------------------------------------------------------------ the generated module, made on first use
     # A method compiled once for every model (composition-rejection) never needs it, so a large model's
@@ -203,9 +202,11 @@ class CompiledModel:
     def module(self) -> ModuleType:
         """The generated model code (imported on first use; numba compiles each function lazily)."""
         if self._module is None:
-            if not self.source_path.exists():
-                self._generated()["path"] = _write_generated(self.source, self.source_path.stem)
-            self._module = _import_generated(self.source_path)
+            with _LOADING:
+                if self._module is None:
+                    if not self.source_path.exists():
+                        self._generated()["path"] = _write_generated(self.source, self.source_path.stem)
+                    self._module = _import_generated(self.source_path)
         return self._module
 
     def kernels(self, module: str, _dependency: bool = False) -> ModuleType:
@@ -251,7 +252,7 @@ class CompiledModel:
         with _LOADING:
             self._compile_functions(slots, method)
         for k in slots:
-            table[k] = self._functions[k].address
+            table[k] = _C_FUNCTIONS[self.source_path.stem, k].address
         _, _, _, events = self._codegen
         table[abi.REACTIONS], table[abi.EVENTS], table[abi.PARAMETERS] = (len(self.reactions), len(self.events),
                                                                           len(self.parameters))
@@ -261,7 +262,7 @@ class CompiledModel:
         return table
 
     def _compile_functions(self, slots: tuple[int, ...], method: str) -> None:
-        missing = [k for k in slots if k not in self._functions]
+        missing = [k for k in slots if (self.source_path.stem, k) not in _C_FUNCTIONS]
         if missing:
             name, _ = abi.SIGNATURES[missing[0]]
             cache = _numba_cache(self.source_path)
@@ -269,7 +270,7 @@ class CompiledModel:
                 self._notice_compile(method)
         for k in missing:
             name, sig = abi.SIGNATURES[k]
-            self._functions[k] = c_function(getattr(self.module, name), sig)
+            _C_FUNCTIONS[self.source_path.stem, k] = c_function(getattr(self.module, name), sig)
 
 
 def shared_kernels(module: str) -> ModuleType:
@@ -297,6 +298,10 @@ _NOTICES: list[Callable[[str], None]] = []  # innermost compile_notices callback
 #: held while generated modules are written, imported or compiled: threads of one process (a Dask worker's, a
 #: block abandoned by a signal and the next run's) must not import a module another is still executing
 _LOADING = threading.RLock()
+#: (generated module, table slot) -> its C callback, once per process: numba never frees compiled code, so a
+#: model loaded again (a new CompiledModel, an unpickled one on a Dask worker) must not compile or load it again;
+#: held here, the code a table points to also lives as long as the process
+_C_FUNCTIONS: dict[tuple[str, int], object] = {}
 
 
 def _numba_cache(path: Path) -> Path:
@@ -394,9 +399,10 @@ def _generate_code(model: CompiledModel) -> dict:
     model_code = _generate(*args, order=order, stops=stops)
     model_code += events.code(derived, stops)
     model_code += _lockstep_code(stochastic, change_m, P + 2 + len(derived), len(inputs))
-    # with rng.py's text: numba's cache of the generated code does not notice changes of the functions it calls
-    code_hash = hashlib.sha256((_HEADER + model_code + numba.__version__ + __version__
-                                + engine_source("stochins.engine.rng")).encode()).hexdigest()
+    # with the text of rng.py (numba's cache of the generated code does not notice changes of the functions it
+    # calls) and of the modules that say how it is compiled and called (kernels.py, model_abi.py)
+    engine = "".join(engine_source(f"stochins.engine.{m}") for m in ("rng", "kernels", "model_abi"))
+    code_hash = hashlib.sha256((_HEADER + model_code + numba.__version__ + __version__ + engine).encode()).hexdigest()
     source = _HEADER.replace("{mark}", f"{INSTANCE_MARK} = {code_hash!r}") + model_code
     path = _write_generated(source, f"stochins_model_{code_hash[:20]}")
     return {"source": source, "code_hash": code_hash, "path": path}
@@ -1141,5 +1147,9 @@ def _import_generated(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:  # an interrupted import must not leave a half-run module behind for later calls
+        del sys.modules[name]
+        raise
     return module

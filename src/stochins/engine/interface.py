@@ -60,7 +60,7 @@ class Method:
     reference: str                  # the paper it implements
     exact: bool                     # samples the chemical master equation's law exactly
     stochastic: bool                # False: deterministic (float output, no random streams)
-    module: str                     # engine module holding the entry point (compiled per model)
+    module: str                     # engine module holding the entry point (see engine/kernels.py)
     entry: str                      # the block entry point's name in it
     work: tuple[str, ...] = ("events",)    # per-cell work statistics the entry fills, in order
     firings: tuple[str, ...] = ("events",)  # which of them count reaction firings (their sum: events)

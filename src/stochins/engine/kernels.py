@@ -26,8 +26,8 @@ import sys
 from typing import Callable
 
 import numba
-from numba.core.caching import FunctionCache
 from numba.core import sigutils
+from numba.core.caching import FunctionCache
 from numba.core.ccallback import CFunc
 from numba.core.registry import CPUDispatcher
 from numba.core.runtime import nrt
@@ -78,7 +78,7 @@ def quick_load(dispatcher):
 
 def c_function(func: Callable, sig):
     """``func`` compiled as a C callback of signature ``sig`` (``numba.cfunc(sig, cache=True)``), loaded from
-    numba's cache as ``quick_load`` loads."""
+    numba's cache as ``quick_load`` loads (``CFunc``'s cache attribute, as numba 0.68 names it)."""
     compiled = CFunc(func, sigutils.normalize_signature(sig), locals={}, options={"error_model": "numpy"})
     compiled._cache = _QuickLoadCache(func)
     compiled.compile()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
@@ -49,16 +50,23 @@ REAL_SLOTS = {TRIGGERS: TRIGGERS_REAL, EVENT_VALUES: EVENT_VALUES_REAL, EVENT_PR
 def _call(slot: int, restype, args: tuple, state: int | None = None):
     """Signature and code of a call of the function in ``m[slot]`` (with a float64 state, argument
     ``state``, its real-valued twin's) with ``args`` (``m`` first): each array, which must be contiguous
-    and hold the type the function reads, as its data pointer; each scalar cast to the function's type."""
+    and hold the type the function reads, as its data pointer; each scalar cast to the function's type.
+    ``CompiledModel.function_table`` fills the slots a method declares and the event slots for a model with
+    events (the kernels call event functions only then); a slot left 0 raises RuntimeError, not a crash."""
     if state is not None and isinstance(args[state], types.Array) and args[state].dtype == types.float64:
         slot = REAL_SLOTS[slot]
     name, c_sig = SIGNATURES[slot]
+    if args[0] != types.Array(types.int64, 1, "C"):
+        raise TypingError(f"{name}: the model table must be a contiguous 1-d int64 array, got {args[0]}")
     for k, (ty, want) in enumerate(zip(args[1:], c_sig.args)):
-        if isinstance(want, types.CPointer) != isinstance(ty, types.Array) or (
-                isinstance(ty, types.Array) and (ty.layout != "C" or ty.ndim != 1 or (
-                    ty.dtype != want.dtype and not (ty.dtype == types.boolean and want.dtype == types.uint8)))):
-            raise TypingError(f"{name}: argument {k + 1} must be {want} (a contiguous 1-d array for a pointer), "
-                              f"got {ty}")
+        if isinstance(want, types.CPointer):
+            ok = isinstance(ty, types.Array) and ty.layout == "C" and ty.ndim == 1 and ty.mutable and (
+                ty.dtype == want.dtype or (ty.dtype == types.boolean and want.dtype == types.uint8))
+        else:  # a count or an index must be an integer; a time or a rate may be either
+            ok = isinstance(ty, types.Integer) or (want == types.float64 and isinstance(ty, types.Float))
+        if not ok:
+            raise TypingError(f"{name}: argument {k + 1} must be {want} (a writable contiguous 1-d array for a "
+                              f"pointer), got {ty}")
 
     def codegen(context, builder, sig, llargs):
         values = []
@@ -67,6 +75,7 @@ def _call(slot: int, restype, args: tuple, state: int | None = None):
                           else context.cast(builder, value, ty, want))
         table = context.make_array(sig.args[0])(context, builder, llargs[0]).data
         address = builder.load(builder.gep(table, [ir.Constant(ir.IntType(64), slot)]))
+        cgutils.guard_null(context, builder, address, (RuntimeError, f"the model table holds no {name} (slot {slot})"))
         ret = ir.VoidType() if restype == types.void else context.get_value_type(restype)
         function = builder.inttoptr(address, ir.FunctionType(ret, [v.type for v in values]).as_pointer())
         result = builder.call(function, values)

@@ -472,7 +472,8 @@ def tau_cell(m, x, p, sched_t, sched_u, t_grid, rec, rng, out, a, opts, ch_ptr, 
 
 @kernel()
 def tau_cells(first, last, x0, p, sched_t, sched_u, t_grid, rec, rng, out, status, detail, work, opts, m, ch_ptr,
-              ch_idx, ch_val, re_ptr, re_idx, re_val, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch, dep_ptr, dep_idx, col_ptr, col_idx, ev):
+              ch_idx, ch_val, re_ptr, re_idx, re_val, rd_ptr, rd_idx, rd_n, rd_fd, rd_ch, dep_ptr, dep_idx, col_ptr,
+              col_idx, ev):
     """Cells ``first .. last-1`` one after another; every cell reads and writes only its own rows."""
     n_r = m[REACTIONS]
     n_s = x0.shape[1]

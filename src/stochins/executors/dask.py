@@ -87,6 +87,10 @@ class DaskExecutor:
                 wait(future, timeout=0.2)
             except TimeoutError:
                 pass
+            except Exception as exc:  # noqa: BLE001 - wait raises for a future the cluster cancelled (lost workers)
+                if not _is_cluster_failure(exc):
+                    raise
+                break
             if future.done():
                 break
             if len(self.client.scheduler_info().get("workers", {})) == 0:
@@ -116,5 +120,5 @@ def _is_cluster_failure(exc: BaseException) -> bool:
     """Lost workers, lost data or a broken connection (as opposed to an error of the simulation)."""
     from distributed.scheduler import KilledWorker
 
-    names = {"CancelledError", "FutureCancelledError", "CommClosedError", "FutureLost"}
+    names = {"CancelledError", "FutureCancelledError", "FuturesCancelledError", "CommClosedError", "FutureLost"}
     return isinstance(exc, (KilledWorker, OSError, TimeoutError)) or type(exc).__name__ in names
