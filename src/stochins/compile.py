@@ -650,15 +650,20 @@ def _leave(t_next: str, code: str) -> list[str]:
 
 def _search(order: list[int], branch: "_Branch", indent: str, stops: list[int] = ()) -> list[str]:
     """Subtract propensities from ``target`` in ``order`` and fire the first channel that brings it to
-    <= 0, setting ``delta`` (INF if none does): a loop left by break, so that its end is the one exit.
+    <= 0 (its state change, then its set of propensities recomputed as in ``fire``), setting ``delta``
+    (INF if none does, NaN for a count below zero): a loop left by break, so that its end is the one exit.
     A channel in ``stops`` also sets ``stop`` (read by ``direct_events`` only)."""
-    out = [f"{indent}while True:"]
+    out = [f"{indent}g = -1", f"{indent}while True:"]
     stops = set(stops)
     for j in order:
-        out += [f"{indent}    target -= a[{j}]", f"{indent}    if target <= 0.0:"] + branch(j, indent + "        ")
+        lines, negative = branch.state_change(j, indent + "        ")
+        out += [f"{indent}    target -= a[{j}]", f"{indent}    if target <= 0.0:"] + lines
+        g = branch.groups[tuple(branch.depends[j])]
+        out += ([f"{indent}        g = -2 if {negative} else {g}"] if negative else [f"{indent}        g = {g}"])
         out += [f"{indent}        stop = True"] if j in stops else []
         out.append(f"{indent}        break")
-    return out + [f"{indent}    delta = INF", f"{indent}    break"]
+    out.append(f"{indent}    break")
+    return out + branch.group_chain(indent, [f"{indent}if g < 0:", f"{indent}    delta = INF if g == -1 else NAN"])
 
 
 #: channels per loop of the lockstep method's running sums, and of its compare-and-count; species changes
@@ -849,20 +854,13 @@ def _is_call_name(tree: ast.expr, name: ast.Name) -> bool:
 
 
 class _Branch:
-    """The statements that fire reaction j: its state change, then the propensities that read a
-    species it changed; the checks (counts, then propensities) are each one non-short-circuit
-    test, so numba has fewer blocks to type and lower. They set ``delta`` to the change of the
-    propensity sum, or NaN, and do not return (see ``_ONE_EXIT``)."""
+    """The statements that fire reaction j: its state change (a count test if one can go below zero), then
+    the set of propensities that read a species it changed; the checks (counts, then propensities) are each
+    one non-short-circuit test, so numba has fewer blocks to type and lower. The recomputation sets
+    ``delta`` to the change of the propensity sum, or NaN, and does not return (see ``_ONE_EXIT``)."""
 
     def __init__(self, stochastic, change, depends, guarded):
         self.stochastic, self.change, self.depends, self.guarded = stochastic, change, depends, guarded
-
-    def __call__(self, j: int, indent: str) -> list[str]:
-        lines, negative = self.state_change(j, indent)
-        if negative:  # before the propensities: a math function may be undefined at a negative count
-            lines += [f"{indent}if {negative}:", f"{indent}    delta = NAN", f"{indent}else:"]
-            indent += "    "
-        return lines + self.update(self.depends[j], indent)
 
     def state_change(self, j: int, indent: str) -> tuple[list[str], str]:
         """Reaction j's state change, and the test that a count it decrements went below zero ('' if
@@ -890,25 +888,38 @@ class _Branch:
         return lines + [f"{indent}if {' & '.join(ok)}:", f"{indent}    delta = {delta}", f"{indent}else:",
                         f"{indent}    delta = NAN"]
 
-    def fire(self) -> list[str]:
-        """The body of ``fire``: a chain of j == k tests applying the state change, then one of the distinct
-        sets of propensities to recompute (reactions that change the same species share theirs, as a
-        reversible reaction's two directions do), which is less code for numba to compile than a
-        recomputation per reaction; LLVM threads the second jump to the first's branch."""
+    @functools.cached_property
+    def groups(self) -> dict[tuple[int, ...], int]:
+        """The distinct sets of propensities that firings recompute, numbered in reaction order: reactions that
+        change the same species share theirs (as a reversible reaction's two directions do)."""
         groups: dict[tuple[int, ...], int] = {}
+        for j in range(self.change.shape[0]):
+            groups.setdefault(tuple(self.depends[j]), len(groups))
+        return groups
+
+    def group_chain(self, indent: str, first: list[str] = ()) -> list[str]:
+        """Recompute the set of propensities numbered ``g`` (``update``), one ``g == k`` test each; ``first``:
+        a branch of its own tested before them (its ``if`` line and body)."""
+        out, lead = list(first), "elif" if first else "if"
+        for deps, g in self.groups.items():
+            if len(self.groups) > 1 or first:
+                last = g == len(self.groups) - 1
+                out.append(f"{indent}else:" if last else f"{indent}{lead if g == 0 else 'elif'} g == {g}:")
+            out += self.update(list(deps), indent + "    " if len(self.groups) > 1 or first else indent)
+        return out
+
+    def fire(self) -> list[str]:
+        """The body of ``fire``: a chain of j == k tests applying the state change and choosing the set of
+        propensities to recompute, then a chain over those sets: less code for numba to compile than a
+        recomputation per reaction, and LLVM threads the second jump to the first's branch."""
         out = []
         for j in range(self.change.shape[0]):
-            g = groups.setdefault(tuple(self.depends[j]), len(groups))
             lines, negative = self.state_change(j, "        ")
             out += [f"    {'if' if j == 0 else 'elif'} j == {j}:"] + lines
             out += [f"        if {negative}:", "            return NAN"] if negative else []
-            out.append(f"        g = {g}")
+            out.append(f"        g = {self.groups[tuple(self.depends[j])]}")
         out += ["    else:", "        return NAN"]
-        for deps, g in groups.items():
-            if len(groups) > 1:
-                out.append(f"    if g == {g}:" if g == 0 else f"    elif g == {g}:" if g < len(groups) - 1 else "    else:")
-            out += self.update(list(deps), "        " if len(groups) > 1 else "    ")
-        return out + ["    return delta"]
+        return out + self.group_chain("    ") + ["    return delta"]
 
 
 #: the pilot that orders the direct method's channel search: this many events, counted after as many
