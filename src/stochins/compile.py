@@ -248,11 +248,17 @@ class CompiledModel:
         the reactions a trigger watches. ``method`` is named in the compile notice."""
         if self.events:
             slots = tuple(slots) + tuple(abi.REAL_SLOTS.get(k, k) if real else k for k in abi.EVENT_SLOTS)
-        table = np.zeros(abi.WATCH + len(self.reactions), dtype=np.int64)
+        table = self._table_sizes.copy()
         with _LOADING:
             self._compile_functions(slots, method)
         for k in slots:
             table[k] = _C_FUNCTIONS[self.source_path.stem, k].address
+        return table
+
+    @functools.cached_property
+    def _table_sizes(self) -> np.ndarray:
+        """The table without addresses: the model's sizes and the reactions a trigger watches (made once)."""
+        table = np.zeros(abi.WATCH + len(self.reactions), dtype=np.int64)
         _, _, _, events = self._codegen
         table[abi.REACTIONS], table[abi.EVENTS], table[abi.PARAMETERS] = (len(self.reactions), len(self.events),
                                                                           len(self.parameters))

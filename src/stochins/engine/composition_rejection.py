@@ -26,8 +26,8 @@ import math
 import numpy as np
 from numba import njit
 
-# Absolute, not relative: common's input_interval and record_state read no model code, but a relative
-# import of common would make this module per-model (engine/kernels.per_model). They are compiled here.
+# Absolute, not relative: a relative import of common would make this module run from a written copy
+# (engine/kernels.instanced); the few of common's functions it uses are compiled here from the package's text.
 from stochins.engine import common
 from stochins.engine.common import (BAD_EVENT_VALUE, BAD_PROPENSITY, COUNT_OVERFLOW, EVENT_CASCADE,
                                     MAX_EVENT_ROUNDS, NEGATIVE_COUNT, OK, RESUM_EVERY)
